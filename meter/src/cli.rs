@@ -1,0 +1,292 @@
+//! The `meter` command line: options, validation into a run plan, and the end-of-run
+//! summary. Operator mistakes become one-line errors, never panics.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::export::OutputReport;
+use crate::flow::EndReason;
+use crate::packet::{DropReason, anomaly};
+use crate::pipeline::{MeterStats, RunResult};
+
+/// RFC 5612 "Example Enterprise Number for Documentation Use": fine for tests, never for
+/// production. Operators set their own with --pen.
+pub const DOCUMENTATION_PEN: u32 = 32473;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SummaryFormat {
+    Text,
+    Json,
+    None,
+}
+
+/// High-speed flow meter: packets in, unsampled IPFIX out (with TCP-option and MPTCP
+/// information). Without an output option, readable flow lines go to stdout.
+#[derive(Debug, Parser)]
+#[command(name = "meter", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Capture file to meter (pcap or pcapng; Ethernet, raw IP, Linux cooked or loopback).
+    #[arg(long, value_name = "FILE")]
+    pub pcap: PathBuf,
+
+    /// Send IPFIX to a collector: udp://HOST:PORT or tcp://HOST:PORT. Repeatable; every
+    /// collector gets the whole stream.
+    #[arg(long = "ipfix", value_name = "URL")]
+    pub ipfix: Vec<String>,
+
+    /// Write IPFIX to a file (RFC 5655). Repeatable.
+    #[arg(long = "ipfix-file", value_name = "PATH")]
+    pub ipfix_file: Vec<PathBuf>,
+
+    /// Write one JSON object per flow record to stdout (keys are IE names).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Worker threads; packets are spread by a symmetric flow hash, each worker pinned to a core.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub workers: u16,
+
+    /// Seconds without packets after which a flow is exported (yaf's default).
+    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..))]
+    pub idle_timeout: u32,
+
+    /// Seconds after which a long flow is exported and continues in a new record (yaf's default).
+    #[arg(long, value_name = "SECS", default_value_t = 1800, value_parser = clap::value_parser!(u32).range(1..))]
+    pub active_timeout: u32,
+
+    /// Flow-table capacity per worker; when full, the least recently seen flow is exported
+    /// with flowEndReason lackOfResources.
+    #[arg(long, value_name = "N", default_value_t = 1 << 20, value_parser = clap::value_parser!(u32).range(1..=1 << 30))]
+    pub max_flows: u32,
+
+    /// IPFIX observation domain ID.
+    #[arg(long, value_name = "ID", default_value_t = 1)]
+    pub observation_domain: u32,
+
+    /// Private enterprise number of our own IEs (TCP options, MPTCP). 32473 is for
+    /// documentation only: set your organisation's PEN.
+    #[arg(long, value_name = "PEN", default_value_t = DOCUMENTATION_PEN)]
+    pub pen: u32,
+
+    /// Largest IPFIX message in octets (UDP: keep it below the path MTU).
+    #[arg(long, value_name = "OCTETS", default_value_t = 1472, value_parser = clap::value_parser!(u32).range(256..=65535))]
+    pub max_message_size: u32,
+
+    /// Seconds between template retransmissions over UDP.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=86400))]
+    pub template_refresh: u32,
+
+    /// End-of-run summary on stderr.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub summary: SummaryFormat,
+}
+
+/// Parse arguments; on a mistake return the one-line message (help and version are
+/// printed and exit as usual).
+pub fn parse_args<I, T>(args: I) -> Result<Cli, String>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    Cli::try_parse_from(args).map_err(|e| {
+        use clap::error::ErrorKind;
+        match e.kind() {
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => e.exit(),
+            _ => {
+                let text = e.render().to_string();
+                let line = text
+                    .lines()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("invalid arguments")
+                    .trim_start_matches("error: ")
+                    .to_string();
+                format!("{line} (see meter --help)")
+            }
+        }
+    })
+}
+
+fn secs(ns: u64) -> f64 {
+    ns as f64 / 1e9
+}
+
+/// The human summary printed on stderr at the end of a run.
+pub fn summary_text(path: &std::path::Path, r: &RunResult, elapsed: std::time::Duration) -> String {
+    let s = &r.stats;
+    let mut o = String::new();
+    let el = elapsed.as_secs_f64().max(1e-9);
+    let _ = writeln!(
+        o,
+        "meter: read {} packets, {} bytes from {} in {:.3} s ({:.2} Mpps); capture spans {:.3} s",
+        s.frames,
+        s.wire_octets,
+        path.display(),
+        el,
+        s.frames as f64 / el / 1e6,
+        secs(s.last_ns.saturating_sub(s.first_ns))
+    );
+    let _ = write!(
+        o,
+        "meter: flows: {} created, {} flow records exported, peak {} in tables ({} worker{}); by end reason:",
+        s.table.flows_created,
+        s.exported_flow_records,
+        s.table.peak_flows,
+        s.workers,
+        if s.workers == 1 { "" } else { "s" }
+    );
+    for reason in EndReason::ALL {
+        let _ = write!(o, " {} {}", reason.name(), s.table.records_by_reason[reason as usize]);
+    }
+    let _ = writeln!(o, "; mptcp flows {}", s.table.mptcp_flows);
+    let _ = write!(o, "meter: dropped before metering:");
+    for reason in DropReason::ALL {
+        let _ = write!(o, " {} {}", reason.name(), s.drops[reason as usize]);
+    }
+    let _ = writeln!(
+        o,
+        "; export queue full: {} flow records ({} packets)",
+        s.export_dropped_records, s.export_dropped_packets
+    );
+    let _ = write!(o, "meter: anomalies in metered packets:");
+    for (i, name) in anomaly::NAMES.iter().enumerate() {
+        let _ = write!(o, " {} {}", name, s.table.anomalies[i]);
+    }
+    o.push('\n');
+    if !s.unsupported_linktypes.is_empty() {
+        let _ = writeln!(
+            o,
+            "meter: link types that carry neither Ethernet nor IP: {:?}",
+            s.unsupported_linktypes
+        );
+    }
+    for out in &r.outputs {
+        match out {
+            Ok(rep) => {
+                let _ = writeln!(o, "meter: output {}: {} uniflow records", rep.name, rep.records);
+                for d in &rep.details {
+                    let _ = writeln!(o, "meter:   {d}");
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(o, "meter: output failed: {e}");
+            }
+        }
+    }
+    match s.check_conservation() {
+        Ok(()) => {
+            let _ = writeln!(
+                o,
+                "meter: conservation ok: {} packets = {} in exported records + {} in dropped records + {} dropped before metering",
+                s.frames,
+                s.exported_packets,
+                s.export_dropped_packets,
+                s.dropped_frames()
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(o, "meter: {e}");
+        }
+    }
+    o
+}
+
+/// The summary as one JSON object (for scripts and tests).
+pub fn summary_json(r: &RunResult, elapsed: std::time::Duration) -> String {
+    let s: &MeterStats = &r.stats;
+    let mut o = String::from("{");
+    let _ = write!(
+        o,
+        "\"packets\":{},\"wire_octets\":{},\"octets_metered\":{},\"elapsed_secs\":{:.6},\"flows_created\":{},\"flow_records\":{},\"exported_packets\":{},\"peak_flows\":{},\"mptcp_flows\":{},\"workers\":{}",
+        s.frames,
+        s.wire_octets,
+        s.table.octets,
+        elapsed.as_secs_f64(),
+        s.table.flows_created,
+        s.exported_flow_records,
+        s.exported_packets,
+        s.table.peak_flows,
+        s.table.mptcp_flows,
+        s.workers
+    );
+    o.push_str(",\"end_reasons\":{");
+    for (i, reason) in EndReason::ALL.iter().enumerate() {
+        let sep = if i > 0 { "," } else { "" };
+        let _ = write!(o, "{sep}\"{}\":{}", reason.name(), s.table.records_by_reason[*reason as usize]);
+    }
+    o.push_str("},\"drops\":{");
+    for (i, reason) in DropReason::ALL.iter().enumerate() {
+        let sep = if i > 0 { "," } else { "" };
+        let _ = write!(o, "{sep}\"{}\":{}", reason.name(), s.drops[*reason as usize]);
+    }
+    let _ = write!(
+        o,
+        ",\"export_queue_full_records\":{},\"export_queue_full_packets\":{}}}",
+        s.export_dropped_records, s.export_dropped_packets
+    );
+    o.push_str(",\"anomalies\":{");
+    for (i, name) in anomaly::NAMES.iter().enumerate() {
+        let sep = if i > 0 { "," } else { "" };
+        let _ = write!(o, "{sep}\"{name}\":{}", s.table.anomalies[i]);
+    }
+    o.push_str("},\"outputs\":[");
+    for (i, out) in r.outputs.iter().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        match out {
+            Ok(rep) => {
+                let _ = write!(
+                    o,
+                    "{{\"name\":\"{}\",\"records\":{},\"dropped_records\":{}}}",
+                    rep.name, rep.records, rep.dropped_records
+                );
+            }
+            Err(e) => {
+                let _ = write!(o, "{{\"error\":{:?}}}", e);
+            }
+        }
+    }
+    let _ = write!(
+        o,
+        "],\"conservation_ok\":{},\"source_error\":{}}}",
+        s.check_conservation().is_ok(),
+        match &r.source_error {
+            Some(e) => format!("{:?}", e.to_string()),
+            None => "null".into(),
+        }
+    );
+    o
+}
+
+pub fn report_ok(r: &[Result<OutputReport, String>]) -> bool {
+    r.iter().all(|x| x.is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_yafs() {
+        let c = parse_args(["meter", "--pcap", "x.pcap"]).unwrap();
+        assert_eq!((c.idle_timeout, c.active_timeout), (300, 1800));
+        assert_eq!(c.workers, 1);
+        assert_eq!(c.pen, DOCUMENTATION_PEN);
+    }
+
+    #[test]
+    fn mistakes_are_one_line() {
+        for args in [
+            vec!["meter", "--pcap", "x", "--bogus"],
+            vec!["meter"],
+            vec!["meter", "--pcap", "x", "--workers", "0"],
+            vec!["meter", "--pcap", "x", "--max-message-size", "70000"],
+        ] {
+            let e = parse_args(args.clone()).unwrap_err();
+            assert!(!e.contains('\n'), "{args:?}: {e}");
+            assert!(e.ends_with("(see meter --help)"), "{e}");
+        }
+    }
+}

@@ -1,0 +1,623 @@
+//! The per-worker flow table: bounded, both directions in one entry, expiry in O(1).
+//!
+//! Entries live in a slab (`Vec<Flow>`) found through a hashbrown `HashTable<u32>` of slab
+//! indices keyed by the canonical [`FlowKey`] hash. Two intrusive lists order the entries:
+//! - the *LRU list* by last packet time: idle expiry pops from its head, and when the table
+//!   is full its head is evicted (flowEndReason lackOfResources, counted);
+//! - the *age list* by start of the current record: active-timeout export pops from its head
+//!   and moves the entry to the tail with its counters restarted.
+//!
+//! The table's clock is the largest packet/tick time it has seen, so a capture with slightly
+//! out-of-order timestamps cannot move it backwards. Memory is bounded by `max_flows`
+//! entries; nothing else grows with traffic.
+
+use hashbrown::HashTable;
+
+use super::tcp::TcpConnInfo;
+use super::{DirStats, EndReason, FlowKey, FlowRecord, RecordSink};
+use crate::packet::{PacketMeta, anomaly, tcp_flags};
+
+const NIL: u32 = u32::MAX;
+const NS: u64 = 1_000_000_000;
+
+const TCP_FIN_0: u8 = 1;
+const TCP_FIN_1: u8 = 2;
+const TCP_RST: u8 = 4;
+
+/// Settings of one table.
+#[derive(Debug, Clone, Copy)]
+pub struct TableConfig {
+    pub max_flows: usize,
+    pub idle_timeout_ns: u64,
+    pub active_timeout_ns: u64,
+}
+
+impl Default for TableConfig {
+    fn default() -> Self {
+        TableConfig {
+            max_flows: 1 << 20,
+            idle_timeout_ns: 300 * NS,
+            active_timeout_ns: 1800 * NS,
+        }
+    }
+}
+
+/// Counters of one table; summed over workers for the summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableStats {
+    pub packets: u64,
+    pub octets: u64,
+    pub flows_created: u64,
+    /// Records emitted, by [`EndReason`] (index = reason as usize).
+    pub records_by_reason: [u64; 6],
+    /// Packets with each anomaly bit (index = bit number).
+    pub anomalies: [u64; anomaly::COUNT],
+    /// Largest number of flows held at once.
+    pub peak_flows: u64,
+    /// Flows with MPTCP options seen.
+    pub mptcp_flows: u64,
+}
+
+impl TableStats {
+    pub fn merge(&mut self, o: &TableStats) {
+        self.packets += o.packets;
+        self.octets += o.octets;
+        self.flows_created += o.flows_created;
+        for (a, b) in self.records_by_reason.iter_mut().zip(o.records_by_reason) {
+            *a += b;
+        }
+        for (a, b) in self.anomalies.iter_mut().zip(o.anomalies) {
+            *a += b;
+        }
+        self.peak_flows += o.peak_flows;
+        self.mptcp_flows += o.mptcp_flows;
+    }
+}
+
+struct Flow {
+    key: FlowKey,
+    hash: u64,
+    lru_prev: u32,
+    lru_next: u32,
+    age_prev: u32,
+    age_next: u32,
+    /// Table clock at the last packet (orders the LRU list).
+    last_seen_ns: u64,
+    /// Table clock when the current record started (orders the age list).
+    record_start_ns: u64,
+    a_is_initiator: bool,
+    tcp_state: u8,
+    ip_version: u8,
+    inner_vlan: u16,
+    mpls_top: u32,
+    ingress: u32,
+    dir: [DirStats; 2],
+    tcp: TcpConnInfo,
+}
+
+/// Head and tail of an intrusive list.
+#[derive(Clone, Copy)]
+struct List {
+    head: u32,
+    tail: u32,
+}
+
+impl List {
+    const EMPTY: List = List {
+        head: NIL,
+        tail: NIL,
+    };
+}
+
+pub struct FlowTable {
+    cfg: TableConfig,
+    slab: Vec<Flow>,
+    free: Vec<u32>,
+    index: HashTable<u32>,
+    lru: List,
+    age: List,
+    len: usize,
+    clock_ns: u64,
+    stats: TableStats,
+}
+
+impl FlowTable {
+    pub fn new(cfg: TableConfig) -> FlowTable {
+        let max = cfg.max_flows.clamp(1, NIL as usize - 1);
+        let cfg = TableConfig {
+            max_flows: max,
+            ..cfg
+        };
+        // The index is sized once: it never rehashes while metering.
+        FlowTable {
+            cfg,
+            slab: Vec::with_capacity(max.min(1 << 16)),
+            free: Vec::new(),
+            index: HashTable::with_capacity(max),
+            lru: List::EMPTY,
+            age: List::EMPTY,
+            len: 0,
+            clock_ns: 0,
+            stats: TableStats::default(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.cfg.max_flows
+    }
+
+    pub fn stats(&self) -> &TableStats {
+        &self.stats
+    }
+
+    pub fn clock_ns(&self) -> u64 {
+        self.clock_ns
+    }
+
+    /// Fold one packet into its flow. May finish flows (TCP end, eviction) into `sink`.
+    pub fn update(&mut self, pkt: &PacketMeta, sink: &mut impl RecordSink) {
+        self.update_hashed(pkt, None, sink)
+    }
+
+    /// As [`update`](Self::update), with the key hash already computed by the caller.
+    pub fn update_hashed(
+        &mut self,
+        pkt: &PacketMeta,
+        hash: Option<u64>,
+        sink: &mut impl RecordSink,
+    ) {
+        if pkt.ts_ns > self.clock_ns {
+            self.clock_ns = pkt.ts_ns;
+        }
+        self.stats.packets += 1;
+        self.stats.octets += pkt.octets as u64;
+        let (key, src_is_a) = FlowKey::of(pkt);
+        let hash = hash.unwrap_or_else(|| key.hash64());
+        let is_tcp = pkt.protocol == 6 && pkt.ip_version != 0;
+
+        let slab = &self.slab;
+        let found = self
+            .index
+            .find(hash, |&i| slab[i as usize].key == key)
+            .copied();
+        let idx = match found {
+            Some(idx) => {
+                let f = &self.slab[idx as usize];
+                // A new connection reusing the 5-tuple of one that already closed.
+                if is_tcp
+                    && pkt.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
+                    && f.tcp_state != 0
+                {
+                    self.finish(idx, EndReason::EndDetected, sink);
+                    self.create(key, hash, src_is_a, pkt, sink)
+                } else {
+                    self.touch(idx);
+                    idx
+                }
+            }
+            None => self.create(key, hash, src_is_a, pkt, sink),
+        };
+
+        let f = &mut self.slab[idx as usize];
+        let d = usize::from(src_is_a != f.a_is_initiator);
+        let mut anomalies = pkt.anomalies;
+        if is_tcp {
+            anomalies |= f.tcp.update(d, pkt);
+        }
+        f.dir[d].add(pkt);
+        f.dir[d].anomalies |= anomalies;
+        if anomalies != 0 {
+            for (bit, n) in self.stats.anomalies.iter_mut().enumerate() {
+                *n += u64::from(anomalies >> bit & 1);
+            }
+        }
+        if is_tcp {
+            let flags = pkt.tcp_flags;
+            if flags & tcp_flags::RST != 0 {
+                f.tcp_state |= TCP_RST;
+                self.finish(idx, EndReason::EndDetected, sink);
+            } else if flags & tcp_flags::FIN != 0 {
+                f.tcp_state |= if d == 0 { TCP_FIN_0 } else { TCP_FIN_1 };
+            } else if f.tcp_state & (TCP_FIN_0 | TCP_FIN_1) == TCP_FIN_0 | TCP_FIN_1
+                && flags & (tcp_flags::ACK | tcp_flags::SYN) == tcp_flags::ACK
+                && pkt.tcp_payload_len == 0
+            {
+                // The ACK of the second FIN: the connection is over.
+                self.finish(idx, EndReason::EndDetected, sink);
+            }
+        }
+    }
+
+    /// Advance the clock to `now_ns` and export what timed out.
+    pub fn expire(&mut self, now_ns: u64, sink: &mut impl RecordSink) {
+        if now_ns > self.clock_ns {
+            self.clock_ns = now_ns;
+        }
+        let now = self.clock_ns;
+        while self.lru.head != NIL {
+            let idx = self.lru.head;
+            let f = &self.slab[idx as usize];
+            if f.last_seen_ns.saturating_add(self.cfg.idle_timeout_ns) > now {
+                break;
+            }
+            let reason = if f.tcp_state & (TCP_FIN_0 | TCP_FIN_1) == TCP_FIN_0 | TCP_FIN_1 {
+                EndReason::EndDetected
+            } else {
+                EndReason::Idle
+            };
+            self.finish(idx, reason, sink);
+        }
+        while self.age.head != NIL {
+            let idx = self.age.head;
+            let f = &self.slab[idx as usize];
+            if f.record_start_ns.saturating_add(self.cfg.active_timeout_ns) > now {
+                break;
+            }
+            self.active_export(idx, sink);
+        }
+    }
+
+    /// Export every flow (end of input, shutdown).
+    pub fn flush(&mut self, reason: EndReason, sink: &mut impl RecordSink) {
+        while self.lru.head != NIL {
+            self.finish(self.lru.head, reason, sink);
+        }
+    }
+
+    fn create(
+        &mut self,
+        key: FlowKey,
+        hash: u64,
+        src_is_a: bool,
+        pkt: &PacketMeta,
+        sink: &mut impl RecordSink,
+    ) -> u32 {
+        if self.len >= self.cfg.max_flows {
+            self.finish(self.lru.head, EndReason::LackOfResources, sink);
+        }
+        // A flow whose first packet is a SYN-ACK was opened by the packet's destination.
+        let syn_ack = tcp_flags::SYN | tcp_flags::ACK;
+        let initiator_is_src = !(pkt.protocol == 6 && pkt.tcp_flags & syn_ack == syn_ack);
+        let flow = Flow {
+            key,
+            hash,
+            lru_prev: NIL,
+            lru_next: NIL,
+            age_prev: NIL,
+            age_next: NIL,
+            last_seen_ns: self.clock_ns,
+            record_start_ns: self.clock_ns,
+            a_is_initiator: src_is_a == initiator_is_src,
+            tcp_state: 0,
+            ip_version: pkt.ip_version,
+            inner_vlan: pkt.inner_vlan,
+            mpls_top: pkt.mpls_top,
+            ingress: pkt.ingress,
+            dir: [DirStats::default(); 2],
+            tcp: TcpConnInfo::default(),
+        };
+        let idx = match self.free.pop() {
+            Some(i) => {
+                self.slab[i as usize] = flow;
+                i
+            }
+            None => {
+                self.slab.push(flow);
+                (self.slab.len() - 1) as u32
+            }
+        };
+        let slab = &self.slab;
+        self.index
+            .insert_unique(hash, idx, |&i| slab[i as usize].hash);
+        self.push_lru(idx);
+        self.push_age(idx);
+        self.len += 1;
+        self.stats.flows_created += 1;
+        self.stats.peak_flows = self.stats.peak_flows.max(self.len as u64);
+        idx
+    }
+
+    /// Move a flow to the LRU tail and stamp it with the clock.
+    #[inline]
+    fn touch(&mut self, idx: u32) {
+        self.slab[idx as usize].last_seen_ns = self.clock_ns;
+        if self.lru.tail != idx {
+            self.unlink_lru(idx);
+            self.push_lru(idx);
+        }
+    }
+
+    /// Remove a flow and emit its record.
+    fn finish(&mut self, idx: u32, reason: EndReason, sink: &mut impl RecordSink) {
+        if idx == NIL {
+            return;
+        }
+        let hash = self.slab[idx as usize].hash;
+        if let Ok(e) = self.index.find_entry(hash, |&i| i == idx) {
+            e.remove();
+        }
+        self.unlink_lru(idx);
+        self.unlink_age(idx);
+        self.free.push(idx);
+        self.len -= 1;
+        let rec = self.record(idx, reason, true);
+        sink.emit(rec);
+    }
+
+    /// Active timeout: emit what the flow has so far and restart its counters.
+    fn active_export(&mut self, idx: u32, sink: &mut impl RecordSink) {
+        let rec = self.record(idx, EndReason::Active, false);
+        let now = self.clock_ns;
+        let f = &mut self.slab[idx as usize];
+        f.dir = [DirStats::default(); 2];
+        f.tcp.reset_deltas();
+        f.record_start_ns = now;
+        self.unlink_age(idx);
+        self.push_age(idx);
+        sink.emit(rec);
+    }
+
+    fn record(&mut self, idx: u32, reason: EndReason, take: bool) -> FlowRecord {
+        self.stats.records_by_reason[reason as usize] += 1;
+        let f = &mut self.slab[idx as usize];
+        let is_tcp = f.key.protocol == 6;
+        let tcp = if !is_tcp {
+            None
+        } else if take {
+            Some(std::mem::take(&mut f.tcp))
+        } else {
+            Some(f.tcp.clone())
+        };
+        if take && tcp.as_ref().is_some_and(|t| t.mptcp.is_some()) {
+            self.stats.mptcp_flows += 1;
+        }
+        let k = &f.key;
+        let (initiator, initiator_port, responder, responder_port) = if f.a_is_initiator {
+            (k.a, k.a_port, k.b, k.b_port)
+        } else {
+            (k.b, k.b_port, k.a, k.a_port)
+        };
+        FlowRecord {
+            initiator,
+            initiator_port,
+            responder,
+            responder_port,
+            protocol: k.protocol,
+            ip_version: f.ip_version,
+            vlan: k.vlan,
+            inner_vlan: f.inner_vlan,
+            mpls_top: f.mpls_top,
+            ingress: f.ingress,
+            dir: f.dir,
+            tcp,
+            end_reason: reason,
+        }
+    }
+
+    fn push_lru(&mut self, idx: u32) {
+        let tail = self.lru.tail;
+        {
+            let f = &mut self.slab[idx as usize];
+            f.lru_prev = tail;
+            f.lru_next = NIL;
+        }
+        if tail == NIL {
+            self.lru.head = idx;
+        } else {
+            self.slab[tail as usize].lru_next = idx;
+        }
+        self.lru.tail = idx;
+    }
+
+    fn unlink_lru(&mut self, idx: u32) {
+        let (prev, next) = {
+            let f = &self.slab[idx as usize];
+            (f.lru_prev, f.lru_next)
+        };
+        if prev == NIL {
+            self.lru.head = next;
+        } else {
+            self.slab[prev as usize].lru_next = next;
+        }
+        if next == NIL {
+            self.lru.tail = prev;
+        } else {
+            self.slab[next as usize].lru_prev = prev;
+        }
+    }
+
+    fn push_age(&mut self, idx: u32) {
+        let tail = self.age.tail;
+        {
+            let f = &mut self.slab[idx as usize];
+            f.age_prev = tail;
+            f.age_next = NIL;
+        }
+        if tail == NIL {
+            self.age.head = idx;
+        } else {
+            self.slab[tail as usize].age_next = idx;
+        }
+        self.age.tail = idx;
+    }
+
+    fn unlink_age(&mut self, idx: u32) {
+        let (prev, next) = {
+            let f = &self.slab[idx as usize];
+            (f.age_prev, f.age_next)
+        };
+        if prev == NIL {
+            self.age.head = next;
+        } else {
+            self.slab[prev as usize].age_next = next;
+        }
+        if next == NIL {
+            self.age.tail = prev;
+        } else {
+            self.slab[next as usize].age_prev = prev;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::addr_v4;
+
+    fn pkt(ts_s: u64, src: u8, sport: u16, dst: u8, dport: u16, proto: u8, flags: u16) -> PacketMeta {
+        PacketMeta {
+            ts_ns: ts_s * NS,
+            wire_len: 100,
+            octets: 86,
+            src: addr_v4([10, 0, 0, src]),
+            dst: addr_v4([10, 0, 0, dst]),
+            src_port: sport,
+            dst_port: dport,
+            protocol: proto,
+            ip_version: 4,
+            ttl: 64,
+            tcp_flags: flags,
+            ..Default::default()
+        }
+    }
+
+    fn cfg(max: usize) -> TableConfig {
+        TableConfig {
+            max_flows: max,
+            idle_timeout_ns: 10 * NS,
+            active_timeout_ns: 100 * NS,
+        }
+    }
+
+    const S: u16 = tcp_flags::SYN;
+    const SA: u16 = tcp_flags::SYN | tcp_flags::ACK;
+    const A: u16 = tcp_flags::ACK;
+    const FA: u16 = tcp_flags::FIN | tcp_flags::ACK;
+
+    #[test]
+    fn tcp_connection_is_one_record_ended_by_last_ack() {
+        let mut t = FlowTable::new(cfg(16));
+        let mut out = Vec::new();
+        for p in [
+            pkt(1, 1, 5000, 2, 80, 6, S),
+            pkt(1, 2, 80, 1, 5000, 6, SA),
+            pkt(1, 1, 5000, 2, 80, 6, A),
+            pkt(2, 1, 5000, 2, 80, 6, FA),
+            pkt(2, 2, 80, 1, 5000, 6, FA),
+        ] {
+            t.update(&p, &mut out);
+        }
+        assert!(out.is_empty(), "flow must wait for the last ACK");
+        t.update(&pkt(2, 1, 5000, 2, 80, 6, A), &mut out);
+        assert_eq!(out.len(), 1);
+        let r = &out[0];
+        assert_eq!(r.end_reason, EndReason::EndDetected);
+        assert_eq!(r.initiator, addr_v4([10, 0, 0, 1]));
+        assert_eq!(r.initiator_port, 5000);
+        assert_eq!((r.dir[0].packets, r.dir[1].packets), (4, 2));
+        assert_eq!(r.dir[0].tcp_flags, S | A | FA);
+        assert_eq!(r.dir[1].tcp_flags, SA | FA);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn rst_ends_at_once_and_syn_ack_first_sets_initiator() {
+        let mut t = FlowTable::new(cfg(16));
+        let mut out = Vec::new();
+        t.update(&pkt(1, 2, 80, 1, 5000, 6, SA), &mut out);
+        t.update(&pkt(1, 1, 5000, 2, 80, 6, tcp_flags::RST), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].initiator, addr_v4([10, 0, 0, 1]));
+        assert_eq!((out[0].dir[0].packets, out[0].dir[1].packets), (1, 1));
+    }
+
+    #[test]
+    fn idle_and_active_timeouts() {
+        let mut t = FlowTable::new(cfg(16));
+        let mut out = Vec::new();
+        t.update(&pkt(0, 1, 53, 2, 53, 17, 0), &mut out);
+        t.update(&pkt(5, 3, 53, 4, 53, 17, 0), &mut out);
+        t.expire(9 * NS, &mut out);
+        assert!(out.is_empty());
+        t.expire(10 * NS, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].end_reason, EndReason::Idle);
+        assert_eq!(out[0].initiator, addr_v4([10, 0, 0, 1]));
+        // A chatty flow: one packet every 5 s for 250 s -> active records at 100 s and 200 s.
+        let mut t = FlowTable::new(cfg(16));
+        let mut out = Vec::new();
+        for s in (0..=250).step_by(5) {
+            t.expire(s * NS, &mut out);
+            t.update(&pkt(s, 1, 1, 2, 2, 17, 0), &mut out);
+        }
+        t.flush(EndReason::Forced, &mut out);
+        let reasons: Vec<_> = out.iter().map(|r| r.end_reason).collect();
+        assert_eq!(
+            reasons,
+            [EndReason::Active, EndReason::Active, EndReason::Forced]
+        );
+        let total: u64 = out.iter().map(|r| r.packets()).sum();
+        assert_eq!(total, 51);
+        assert_eq!(out[0].packets(), 20); // t = 0..95
+    }
+
+    #[test]
+    fn full_table_evicts_least_recent_and_counts_it() {
+        let mut t = FlowTable::new(cfg(3));
+        let mut out = Vec::new();
+        for i in 1..=3 {
+            t.update(&pkt(i, i as u8, 1, 100, 2, 17, 0), &mut out);
+        }
+        // Touch flow 1 so flow 2 becomes least recent.
+        t.update(&pkt(4, 1, 1, 100, 2, 17, 0), &mut out);
+        t.update(&pkt(5, 9, 1, 100, 2, 17, 0), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].end_reason, EndReason::LackOfResources);
+        assert_eq!(out[0].initiator, addr_v4([10, 0, 0, 2]));
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.stats().records_by_reason[EndReason::LackOfResources as usize], 1);
+        t.flush(EndReason::Forced, &mut out);
+        let total: u64 = out.iter().map(|r| r.packets()).sum();
+        assert_eq!(total, t.stats().packets);
+    }
+
+    #[test]
+    fn conservation_under_a_flood_of_new_flows() {
+        let mut t = FlowTable::new(cfg(64));
+        let mut out = Vec::new();
+        let mut n = 0u64;
+        for i in 0..10_000u32 {
+            let mut p = pkt(u64::from(i / 100), 1, 1, 2, 2, 17, 0);
+            p.src = addr_v4((0x0a00_0000 + i % 500).to_be_bytes());
+            t.update(&p, &mut out);
+            n += 1;
+            if i % 97 == 0 {
+                t.expire(p.ts_ns, &mut out);
+            }
+            assert!(t.len() <= 64);
+        }
+        t.flush(EndReason::Forced, &mut out);
+        assert_eq!(out.iter().map(|r| r.packets()).sum::<u64>(), n);
+    }
+
+    #[test]
+    fn syn_after_close_starts_a_new_flow() {
+        let mut t = FlowTable::new(cfg(16));
+        let mut out = Vec::new();
+        t.update(&pkt(1, 1, 5000, 2, 80, 6, S), &mut out);
+        t.update(&pkt(1, 2, 80, 1, 5000, 6, SA), &mut out);
+        t.update(&pkt(1, 1, 5000, 2, 80, 6, FA), &mut out);
+        t.update(&pkt(1, 1, 5000, 2, 80, 6, S), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].packets(), 3);
+        assert_eq!(t.len(), 1);
+    }
+}

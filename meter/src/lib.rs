@@ -1,0 +1,13 @@
+//! meter: a flow meter library. The data path, one module per stage:
+//!
+//! source ([`source`]) → parse ([`wire`], [`dissect`] into [`packet::PacketMeta`]) →
+//! flow tables ([`flow`]) → export ([`export`]), driven by [`pipeline`].
+
+pub mod cli;
+pub mod dissect;
+pub mod export;
+pub mod flow;
+pub mod packet;
+pub mod pipeline;
+pub mod source;
+pub mod wire;

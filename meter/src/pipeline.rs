@@ -232,24 +232,56 @@ impl From<SourceError> for RunError {
 }
 
 /// Where parsed packets go: straight into a table, or to the worker that owns their flow.
+/// The parser writes into [`Meter::slot`]; [`Meter::commit`] takes the packet.
 trait Meter {
-    fn packet(&mut self, meta: &PacketMeta);
+    fn slot(&mut self) -> &mut PacketMeta;
+    fn commit(&mut self);
     /// Packet time has advanced to `now_ns`.
     fn expire(&mut self, now_ns: u64);
 }
+
+/// Packets a table folds in one batch (their memory accesses overlap).
+const TABLE_BATCH: usize = 32;
 
 /// One worker: the reading thread meters itself.
 struct InlineMeter {
     table: FlowTable,
     sink: BatchSink,
+    batch: Vec<PacketMeta>,
+    filled: usize,
+}
+
+impl InlineMeter {
+    fn new(table: FlowTable, sink: BatchSink) -> Self {
+        InlineMeter {
+            table,
+            sink,
+            batch: vec![PacketMeta::default(); TABLE_BATCH],
+            filled: 0,
+        }
+    }
+
+    fn drain(&mut self) {
+        self.table
+            .update_batch(&self.batch[..self.filled], &mut self.sink);
+        self.filled = 0;
+    }
 }
 
 impl Meter for InlineMeter {
     #[inline]
-    fn packet(&mut self, meta: &PacketMeta) {
-        self.table.update(meta, &mut self.sink);
+    fn slot(&mut self) -> &mut PacketMeta {
+        &mut self.batch[self.filled]
+    }
+    #[inline]
+    fn commit(&mut self) {
+        self.filled += 1;
+        if self.filled == TABLE_BATCH {
+            self.drain();
+        }
     }
     fn expire(&mut self, now_ns: u64) {
+        self.drain();
         self.table.expire(now_ns, &mut self.sink);
     }
 }
@@ -265,6 +297,7 @@ struct Dispatcher {
     senders: Vec<Sender<PacketBatch>>,
     batches: Vec<Vec<PacketMeta>>,
     clock: u64,
+    scratch: PacketMeta,
 }
 
 impl Dispatcher {
@@ -281,7 +314,12 @@ impl Dispatcher {
 
 impl Meter for Dispatcher {
     #[inline]
-    fn packet(&mut self, meta: &PacketMeta) {
+    fn slot(&mut self) -> &mut PacketMeta {
+        &mut self.scratch
+    }
+    #[inline]
+    fn commit(&mut self) {
+        let meta = &self.scratch;
         let (key, _) = FlowKey::of(meta);
         let w = FlowKey::worker(key.hash64(), self.senders.len());
         self.clock = self.clock.max(meta.ts_ns);
@@ -320,11 +358,12 @@ pub fn run_file(
         ..Default::default()
     };
     let source_error = if workers == 1 {
-        let mut m = InlineMeter {
-            table: FlowTable::new(cfg.table),
-            sink: BatchSink::new(tx, cfg.export_policy),
-        };
+        let mut m = InlineMeter::new(
+            FlowTable::new(cfg.table),
+            BatchSink::new(tx, cfg.export_policy),
+        );
         let err = read_loop(&mut reader, &mut stats, &mut m);
+        m.drain();
         m.table.flush(EndReason::Forced, &mut m.sink);
         m.sink.send();
         stats.table = m.table.stats().clone();
@@ -366,7 +405,6 @@ fn read_loop(
     stats: &mut MeterStats,
     meter: &mut impl Meter,
 ) -> Option<SourceError> {
-    let mut meta = PacketMeta::default();
     let mut next_expire = 0u64;
     let mut first = true;
     loop {
@@ -384,11 +422,11 @@ fn read_loop(
         }
         stats.last_ns = stats.last_ns.max(frame.ts_ns);
         let result = match frame.link {
-            Some(link) => dissect(link, frame.data, frame.wire_len, frame.ts_ns, &mut meta),
+            Some(link) => dissect(link, frame.data, frame.wire_len, frame.ts_ns, meter.slot()),
             None => Err(DropReason::UnsupportedLinkType),
         };
         match result {
-            Ok(()) => meter.packet(&meta),
+            Ok(()) => meter.commit(),
             Err(reason) => {
                 stats.drops[reason as usize] += 1;
                 stats.dropped_wire_octets += u64::from(frame.wire_len);
@@ -433,9 +471,7 @@ fn run_workers(
                 let mut table = FlowTable::new(table_cfg);
                 let mut sink = BatchSink::new(tx, policy);
                 for batch in prx {
-                    for p in &batch.packets {
-                        table.update(p, &mut sink);
-                    }
+                    table.update_batch(&batch.packets, &mut sink);
                     table.expire(batch.now_ns, &mut sink);
                 }
                 table.flush(EndReason::Forced, &mut sink);
@@ -457,6 +493,7 @@ fn run_workers(
             .map(|_| Vec::with_capacity(PACKET_BATCH))
             .collect(),
         clock: 0,
+        scratch: PacketMeta::default(),
     };
     let err = read_loop(reader, stats, &mut d);
     for w in 0..workers {

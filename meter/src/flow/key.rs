@@ -9,7 +9,7 @@ use std::hash::{BuildHasher, Hasher};
 
 use crate::packet::{Addr, PacketMeta};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct FlowKey {
     pub a: Addr,
     pub b: Addr,

@@ -4,6 +4,7 @@
 //! the table as [`FlowRecord`]s, each carrying both directions and the reason it ended.
 //! The exporter turns a record into one uniflow record per direction that saw packets.
 
+pub mod index;
 pub mod key;
 pub mod mptcp;
 pub mod table;

@@ -1,9 +1,17 @@
 //! The per-worker flow table: bounded, both directions in one entry, expiry in O(1).
 //!
-//! Entries live in a slab (`Vec<Flow>`) found through a hashbrown `HashTable<u32>` of slab
-//! indices keyed by the canonical [`FlowKey`] hash. Two intrusive lists order the entries:
+//! Entries live in a slab (`Vec<Flow>`) found through a [`FlowIndex`] (cache-line buckets of
+//! slab indices keyed by the canonical [`FlowKey`] hash). Packets are looked up in batches:
+//! first every bucket of the batch is loaded, then every candidate entry, then the packets
+//! are folded in order, so the memory accesses of a batch overlap instead of queueing.
+//! Two intrusive lists order the entries:
 //! - the *LRU list* by last packet time: idle expiry pops from its head, and when the table
-//!   is full its head is evicted (flowEndReason lackOfResources, counted);
+//!   is full its head is evicted (flowEndReason lackOfResources, counted). The list is
+//!   lazy: a packet only stamps its flow, and moves it to the tail at most once per
+//!   `max(1 s, idle timeout / 64)`, because a move touches two neighbouring entries (two
+//!   cache misses) and most packets follow their flow's previous one closely. The head is
+//!   re-checked against the stamp before it is expired or evicted, so the result is the
+//!   same as an exact LRU up to that granularity;
 //! - the *age list* by start of the current record: active-timeout export pops from its head
 //!   and moves the entry to the tail with its counters restarted.
 //!
@@ -11,8 +19,7 @@
 //! out-of-order timestamps cannot move it backwards. Memory is bounded by `max_flows`
 //! entries; nothing else grows with traffic.
 
-use hashbrown::HashTable;
-
+use super::index::FlowIndex;
 use super::tcp::TcpConnInfo;
 use super::{DirStats, EndReason, FlowKey, FlowRecord, RecordSink};
 use crate::packet::{PacketMeta, anomaly, tcp_flags};
@@ -81,8 +88,10 @@ struct Flow {
     lru_next: u32,
     age_prev: u32,
     age_next: u32,
-    /// Table clock at the last packet (orders the LRU list).
+    /// Table clock at the last packet.
     last_seen_ns: u64,
+    /// Table clock when the flow was last moved to the LRU tail (orders the LRU list).
+    lru_stamp_ns: u64,
     /// Table clock when the current record started (orders the age list).
     record_start_ns: u64,
     a_is_initiator: bool,
@@ -111,9 +120,10 @@ impl List {
 
 pub struct FlowTable {
     cfg: TableConfig,
+    relink_ns: u64,
     slab: Vec<Flow>,
     free: Vec<u32>,
-    index: HashTable<u32>,
+    index: FlowIndex,
     lru: List,
     age: List,
     len: usize,
@@ -131,9 +141,10 @@ impl FlowTable {
         // The index is sized once: it never rehashes while metering.
         FlowTable {
             cfg,
+            relink_ns: (cfg.idle_timeout_ns / 64).max(NS),
             slab: Vec::with_capacity(max.min(1 << 16)),
             free: Vec::new(),
-            index: HashTable::with_capacity(max),
+            index: FlowIndex::with_capacity(max),
             lru: List::EMPTY,
             age: List::EMPTY,
             len: 0,
@@ -164,14 +175,42 @@ impl FlowTable {
 
     /// Fold one packet into its flow. May finish flows (TCP end, eviction) into `sink`.
     pub fn update(&mut self, pkt: &PacketMeta, sink: &mut impl RecordSink) {
-        self.update_hashed(pkt, None, sink)
+        let (key, src_is_a) = FlowKey::of(pkt);
+        let hash = key.hash64();
+        self.update_keyed(pkt, key, src_is_a, hash, sink)
     }
 
-    /// As [`update`](Self::update), with the key hash already computed by the caller.
-    pub fn update_hashed(
+    /// Fold a batch of packets, in order, with their memory accesses overlapped.
+    pub fn update_batch(&mut self, pkts: &[PacketMeta], sink: &mut impl RecordSink) {
+        const B: usize = 16;
+        let mut prep = [(FlowKey::default(), false, 0u64); B];
+        for chunk in pkts.chunks(B) {
+            let mut warm = 0u64;
+            for (p, slot) in chunk.iter().zip(prep.iter_mut()) {
+                let (key, src_is_a) = FlowKey::of(p);
+                let hash = key.hash64();
+                warm ^= self.index.warm(hash);
+                *slot = (key, src_is_a, hash);
+            }
+            for &(_, _, hash) in &prep[..chunk.len()] {
+                if let Some(c) = self.index.first_candidate(hash) {
+                    warm ^= self.slab[c as usize].hash;
+                }
+            }
+            std::hint::black_box(warm);
+            for (p, &(key, src_is_a, hash)) in chunk.iter().zip(prep.iter()) {
+                self.update_keyed(p, key, src_is_a, hash, sink);
+            }
+        }
+    }
+
+    #[inline]
+    fn update_keyed(
         &mut self,
         pkt: &PacketMeta,
-        hash: Option<u64>,
+        key: FlowKey,
+        src_is_a: bool,
+        hash: u64,
         sink: &mut impl RecordSink,
     ) {
         if pkt.ts_ns > self.clock_ns {
@@ -179,15 +218,10 @@ impl FlowTable {
         }
         self.stats.packets += 1;
         self.stats.octets += pkt.octets as u64;
-        let (key, src_is_a) = FlowKey::of(pkt);
-        let hash = hash.unwrap_or_else(|| key.hash64());
         let is_tcp = pkt.protocol == 6 && pkt.ip_version != 0;
 
         let slab = &self.slab;
-        let found = self
-            .index
-            .find(hash, |&i| slab[i as usize].key == key)
-            .copied();
+        let found = self.index.find(hash, |i| slab[i as usize].key == key);
         let idx = match found {
             Some(idx) => {
                 let f = &self.slab[idx as usize];
@@ -246,7 +280,12 @@ impl FlowTable {
             let idx = self.lru.head;
             let f = &self.slab[idx as usize];
             if f.last_seen_ns.saturating_add(self.cfg.idle_timeout_ns) > now {
-                break;
+                if f.lru_stamp_ns.saturating_add(self.cfg.idle_timeout_ns) > now {
+                    break;
+                }
+                // Seen since it was placed: it belongs further back.
+                self.relink(idx);
+                continue;
             }
             let reason = if f.tcp_state & (TCP_FIN_0 | TCP_FIN_1) == TCP_FIN_0 | TCP_FIN_1 {
                 EndReason::EndDetected
@@ -281,6 +320,14 @@ impl FlowTable {
         sink: &mut impl RecordSink,
     ) -> u32 {
         if self.len >= self.cfg.max_flows {
+            // Skip (and re-place) a few heads that were seen since they were placed.
+            for _ in 0..8 {
+                let h = self.lru.head;
+                if h == NIL || self.slab[h as usize].last_seen_ns == self.slab[h as usize].lru_stamp_ns {
+                    break;
+                }
+                self.relink(h);
+            }
             self.finish(self.lru.head, EndReason::LackOfResources, sink);
         }
         // A flow whose first packet is a SYN-ACK was opened by the packet's destination.
@@ -294,6 +341,7 @@ impl FlowTable {
             age_prev: NIL,
             age_next: NIL,
             last_seen_ns: self.clock_ns,
+            lru_stamp_ns: self.clock_ns,
             record_start_ns: self.clock_ns,
             a_is_initiator: src_is_a == initiator_is_src,
             tcp_state: 0,
@@ -314,9 +362,7 @@ impl FlowTable {
                 (self.slab.len() - 1) as u32
             }
         };
-        let slab = &self.slab;
-        self.index
-            .insert_unique(hash, idx, |&i| slab[i as usize].hash);
+        self.index.insert(hash, idx);
         self.push_lru(idx);
         self.push_age(idx);
         self.len += 1;
@@ -325,10 +371,19 @@ impl FlowTable {
         idx
     }
 
-    /// Move a flow to the LRU tail and stamp it with the clock.
+    /// Stamp a flow with the clock; move it to the LRU tail if its place is stale.
     #[inline]
     fn touch(&mut self, idx: u32) {
-        self.slab[idx as usize].last_seen_ns = self.clock_ns;
+        let now = self.clock_ns;
+        let f = &mut self.slab[idx as usize];
+        f.last_seen_ns = now;
+        if now - f.lru_stamp_ns >= self.relink_ns {
+            self.relink(idx);
+        }
+    }
+
+    fn relink(&mut self, idx: u32) {
+        self.slab[idx as usize].lru_stamp_ns = self.slab[idx as usize].last_seen_ns;
         if self.lru.tail != idx {
             self.unlink_lru(idx);
             self.push_lru(idx);
@@ -341,9 +396,7 @@ impl FlowTable {
             return;
         }
         let hash = self.slab[idx as usize].hash;
-        if let Ok(e) = self.index.find_entry(hash, |&i| i == idx) {
-            e.remove();
-        }
+        self.index.remove(hash, idx);
         self.unlink_lru(idx);
         self.unlink_age(idx);
         self.free.push(idx);
@@ -587,6 +640,31 @@ mod tests {
         t.flush(EndReason::Forced, &mut out);
         let total: u64 = out.iter().map(|r| r.packets()).sum();
         assert_eq!(total, t.stats().packets);
+    }
+
+    #[test]
+    fn lazy_lru_still_evicts_and_expires_the_least_recent() {
+        // All within one relink interval: a touch only stamps, the head is re-checked.
+        let mut t = FlowTable::new(cfg(3));
+        let mut out = Vec::new();
+        let at = |ms: u64, src: u8| {
+            let mut p = pkt(0, src, 1, 100, 2, 17, 0);
+            p.ts_ns = 1_000 * 1_000_000 + ms * 1_000_000;
+            p
+        };
+        for (ms, src) in [(0, 1), (100, 2), (200, 3), (300, 1)] {
+            t.update(&at(ms, src), &mut out);
+        }
+        t.update(&at(400, 9), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].initiator, addr_v4([10, 0, 0, 2]));
+        // Idle expiry: flow 3 (last seen 1.2 s) goes at 11.2 s, flow 1 (1.3 s) not yet.
+        t.expire(11_250 * 1_000_000, &mut out);
+        let gone: Vec<_> = out[1..].iter().map(|r| r.initiator[15]).collect();
+        assert_eq!(gone, [3]);
+        t.expire(11_350 * 1_000_000, &mut out);
+        let gone: Vec<_> = out[1..].iter().map(|r| r.initiator[15]).collect();
+        assert_eq!(gone, [3, 1]);
     }
 
     #[test]

@@ -137,7 +137,12 @@ pub fn summary_text(path: &std::path::Path, r: &RunResult, elapsed: std::time::D
         if s.workers == 1 { "" } else { "s" }
     );
     for reason in EndReason::ALL {
-        let _ = write!(o, " {} {}", reason.name(), s.table.records_by_reason[reason as usize]);
+        let _ = write!(
+            o,
+            " {} {}",
+            reason.name(),
+            s.table.records_by_reason[reason as usize]
+        );
     }
     let _ = writeln!(o, "; mptcp flows {}", s.table.mptcp_flows);
     let _ = write!(o, "meter: dropped before metering:");
@@ -164,7 +169,11 @@ pub fn summary_text(path: &std::path::Path, r: &RunResult, elapsed: std::time::D
     for out in &r.outputs {
         match out {
             Ok(rep) => {
-                let _ = writeln!(o, "meter: output {}: {} uniflow records", rep.name, rep.records);
+                let _ = writeln!(
+                    o,
+                    "meter: output {}: {} uniflow records",
+                    rep.name, rep.records
+                );
                 for d in &rep.details {
                     let _ = writeln!(o, "meter:   {d}");
                 }
@@ -213,12 +222,22 @@ pub fn summary_json(r: &RunResult, elapsed: std::time::Duration) -> String {
     o.push_str(",\"end_reasons\":{");
     for (i, reason) in EndReason::ALL.iter().enumerate() {
         let sep = if i > 0 { "," } else { "" };
-        let _ = write!(o, "{sep}\"{}\":{}", reason.name(), s.table.records_by_reason[*reason as usize]);
+        let _ = write!(
+            o,
+            "{sep}\"{}\":{}",
+            reason.name(),
+            s.table.records_by_reason[*reason as usize]
+        );
     }
     o.push_str("},\"drops\":{");
     for (i, reason) in DropReason::ALL.iter().enumerate() {
         let sep = if i > 0 { "," } else { "" };
-        let _ = write!(o, "{sep}\"{}\":{}", reason.name(), s.drops[*reason as usize]);
+        let _ = write!(
+            o,
+            "{sep}\"{}\":{}",
+            reason.name(),
+            s.drops[*reason as usize]
+        );
     }
     let _ = write!(
         o,

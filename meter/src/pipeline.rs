@@ -89,10 +89,8 @@ impl MeterStats {
     /// Frames read = packets in exported records + packets in records the export queue
     /// dropped + frames dropped before metering. `Err` says what does not add up.
     pub fn check_conservation(&self) -> Result<(), String> {
-        let accounted =
-            self.exported_packets + self.export_dropped_packets + self.dropped_frames();
-        if accounted == self.frames && self.table.packets == self.frames - self.dropped_frames()
-        {
+        let accounted = self.exported_packets + self.export_dropped_packets + self.dropped_frames();
+        if accounted == self.frames && self.table.packets == self.frames - self.dropped_frames() {
             Ok(())
         } else {
             Err(format!(
@@ -387,10 +385,7 @@ pub fn run_file(
     stats.exported_packets = totals.packets;
     stats.exported_flow_records = totals.records;
     let now = wall_secs();
-    let outputs = outputs
-        .into_iter()
-        .map(|o| o.finish(&stats, now))
-        .collect();
+    let outputs = outputs.into_iter().map(|o| o.finish(&stats, now)).collect();
     Ok(RunResult {
         stats,
         outputs,

@@ -90,7 +90,11 @@ fn check(path: &Path, workers: usize, max_flows: usize) -> (u64, bool) {
 #[test]
 fn every_corpus_capture_conserves_packets_one_worker() {
     let files = captures();
-    assert!(files.len() > 800, "corpus incomplete: {} files", files.len());
+    assert!(
+        files.len() > 800,
+        "corpus incomplete: {} files",
+        files.len()
+    );
     let mut frames = 0;
     let mut metered_files = 0;
     for f in &files {

@@ -32,7 +32,10 @@ fn token(version: u8, key: u64) -> u32 {
 /// Split "10.0.1.1.33306" into ("10.0.1.1", 33306).
 fn endpoint(s: &str) -> (String, u16) {
     let (ip, port) = s.rsplit_once('.').expect("endpoint");
-    (ip.to_string(), port.trim_end_matches(':').parse().expect("port"))
+    (
+        ip.to_string(),
+        port.trim_end_matches(':').parse().expect("port"),
+    )
 }
 
 #[derive(Default, Debug)]
@@ -129,7 +132,9 @@ fn parse_out(path: &Path) -> OutFile {
                     }
                 }
                 "fast-close" => {
-                    let k = words[3].trim_start_matches("0x").trim_end_matches([',', ']']);
+                    let k = words[3]
+                        .trim_start_matches("0x")
+                        .trim_end_matches([',', ']']);
                     keys.push(u64::from_str_radix(k, 16).expect("fast-close key"));
                     expect.entry(fwd.clone()).or_default().fastclose_seen = true;
                 }
@@ -142,7 +147,11 @@ fn parse_out(path: &Path) -> OutFile {
                     } else {
                         panic!("unknown tcprst reason in {line}")
                     };
-                    expect.entry(fwd.clone()).or_default().rst.push((reason, transient));
+                    expect
+                        .entry(fwd.clone())
+                        .or_default()
+                        .rst
+                        .push((reason, transient));
                 }
                 _ => {}
             }
@@ -186,7 +195,8 @@ fn meter_json(capture: &Path) -> (HashMap<Dir, Vec<Value>>, Vec<String>) {
 }
 
 fn field(v: &Value, k: &str) -> u64 {
-    v[k].as_u64().unwrap_or_else(|| panic!("{k} missing in {v}"))
+    v[k].as_u64()
+        .unwrap_or_else(|| panic!("{k} missing in {v}"))
 }
 
 fn check_capture(name: &str) -> usize {
@@ -227,11 +237,17 @@ fn check_capture(name: &str) -> usize {
             checked += 1;
         }
         if e.echo_seen {
-            assert!(any(&|r| field(r, "mptcpFlags") & 0x0400 != 0), "{name}: echo flag");
+            assert!(
+                any(&|r| field(r, "mptcpFlags") & 0x0400 != 0),
+                "{name}: echo flag"
+            );
             checked += 1;
         }
         if e.fastclose_seen {
-            assert!(any(&|r| field(r, "mptcpFlags") & 0x0020 != 0), "{name}: fastclose");
+            assert!(
+                any(&|r| field(r, "mptcpFlags") & 0x0020 != 0),
+                "{name}: fastclose"
+            );
             checked += 1;
         }
         if !e.rst.is_empty() {
@@ -257,7 +273,10 @@ fn check_capture(name: &str) -> usize {
         let dec = k.to_string();
         let hex = format!("{k:016x}");
         for l in &lines {
-            assert!(!l.contains(&dec) && !l.contains(&hex), "{name}: key {hex} exported: {l}");
+            assert!(
+                !l.contains(&dec) && !l.contains(&hex),
+                "{name}: key {hex} exported: {l}"
+            );
         }
     }
     checked

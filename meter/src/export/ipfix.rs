@@ -64,11 +64,16 @@ impl IpfixOutput {
         let Some(t) = self.exporter.template(tid).cloned() else {
             return;
         };
-        self.exporter.export_with(tid, now, |enc| fill_by_ie(enc, &t, &value_of));
+        self.exporter
+            .export_with(tid, now, |enc| fill_by_ie(enc, &t, &value_of));
     }
 }
 
-fn fill_by_ie(enc: &mut RecordEncoder<'_>, t: &Template, value_of: &impl Fn(&Ie) -> Value<'static>) {
+fn fill_by_ie(
+    enc: &mut RecordEncoder<'_>,
+    t: &Template,
+    value_of: &impl Fn(&Ie) -> Value<'static>,
+) {
     for field in &t.fields {
         enc.put(field, value_of(&field.ie));
     }
@@ -80,7 +85,9 @@ impl FlowOutput for IpfixOutput {
             let spec = self.profile.spec(&uf);
             let profile = &self.profile;
             self.exporter
-                .export_with(spec.template.id, now_secs, |enc| profile.write(spec, &uf, enc));
+                .export_with(spec.template.id, now_secs, |enc| {
+                    profile.write(spec, &uf, enc)
+                });
             self.records += 1;
         }
     }

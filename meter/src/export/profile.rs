@@ -53,9 +53,19 @@ impl<'a> Uniflow<'a> {
 
     pub fn new(rec: &'a FlowRecord, dir: usize, pen: u32) -> Uniflow<'a> {
         let (src, src_port, dst, dst_port) = if dir == 0 {
-            (&rec.initiator, rec.initiator_port, &rec.responder, rec.responder_port)
+            (
+                &rec.initiator,
+                rec.initiator_port,
+                &rec.responder,
+                rec.responder_port,
+            )
         } else {
-            (&rec.responder, rec.responder_port, &rec.initiator, rec.initiator_port)
+            (
+                &rec.responder,
+                rec.responder_port,
+                &rec.initiator,
+                rec.initiator_port,
+            )
         };
         let tcp = rec.tcp.as_ref().map(|t| &t.dir[dir]);
         let mptcp = rec
@@ -267,15 +277,27 @@ fn build_spec(kind: Kind, pen: u32) -> Spec {
             Value::Ipv4(addr_to_v4(u.dst))
         }));
     }
-    f.push((Field::new(iana::SOURCE_TRANSPORT_PORT), |u| Value::U16(u.src_port)));
+    f.push((Field::new(iana::SOURCE_TRANSPORT_PORT), |u| {
+        Value::U16(u.src_port)
+    }));
     f.push((Field::new(iana::DESTINATION_TRANSPORT_PORT), |u| {
         Value::U16(u.dst_port)
     }));
-    f.push((Field::new(iana::PROTOCOL_IDENTIFIER), |u| Value::U8(u.rec.protocol)));
-    f.push((Field::new(iana::IP_VERSION), |u| Value::U8(u.rec.ip_version)));
-    f.push((Field::new(iana::IP_CLASS_OF_SERVICE), |u| Value::U8(u.stats.tos)));
-    f.push((Field::new(iana::OCTET_DELTA_COUNT), |u| Value::U64(u.stats.octets)));
-    f.push((Field::new(iana::PACKET_DELTA_COUNT), |u| Value::U64(u.stats.packets)));
+    f.push((Field::new(iana::PROTOCOL_IDENTIFIER), |u| {
+        Value::U8(u.rec.protocol)
+    }));
+    f.push((Field::new(iana::IP_VERSION), |u| {
+        Value::U8(u.rec.ip_version)
+    }));
+    f.push((Field::new(iana::IP_CLASS_OF_SERVICE), |u| {
+        Value::U8(u.stats.tos)
+    }));
+    f.push((Field::new(iana::OCTET_DELTA_COUNT), |u| {
+        Value::U64(u.stats.octets)
+    }));
+    f.push((Field::new(iana::PACKET_DELTA_COUNT), |u| {
+        Value::U64(u.stats.packets)
+    }));
     f.push((Field::new(iana::FLOW_START_MILLISECONDS), |u| {
         Value::DateTimeMs(ms(u.stats.first_ns))
     }));
@@ -285,8 +307,12 @@ fn build_spec(kind: Kind, pen: u32) -> Spec {
     f.push((Field::new(iana::FLOW_END_REASON), |u| {
         Value::U8(u.rec.end_reason as u8)
     }));
-    f.push((Field::new(iana::MINIMUM_TTL), |u| Value::U8(u.stats.min_ttl)));
-    f.push((Field::new(iana::MAXIMUM_TTL), |u| Value::U8(u.stats.max_ttl)));
+    f.push((Field::new(iana::MINIMUM_TTL), |u| {
+        Value::U8(u.stats.min_ttl)
+    }));
+    f.push((Field::new(iana::MAXIMUM_TTL), |u| {
+        Value::U8(u.stats.max_ttl)
+    }));
     f.push((Field::new(iana::VLAN_ID), |u| Value::U16(u.rec.vlan)));
     f.push((Field::new(iana::DOT1Q_CUSTOMER_VLAN_ID), |u| {
         Value::U16(u.rec.inner_vlan)
@@ -294,7 +320,9 @@ fn build_spec(kind: Kind, pen: u32) -> Spec {
     f.push((Field::sized(iana::MPLS_TOP_LABEL_STACK_SECTION, 3), |u| {
         Value::U32(u.rec.mpls_top)
     }));
-    f.push((Field::new(iana::INGRESS_INTERFACE), |u| Value::U32(u.rec.ingress)));
+    f.push((Field::new(iana::INGRESS_INTERFACE), |u| {
+        Value::U32(u.rec.ingress)
+    }));
     if kind.ipv6 {
         f.push((Field::new(iana::FLOW_LABEL_IPV6), |u| {
             Value::U32(u.stats.flow_label)
@@ -362,7 +390,11 @@ fn build_spec(kind: Kind, pen: u32) -> Spec {
             Value::U32(mp(u).map_or(0, |m| m.sender_token))
         }));
         f.push((Field::new(e(ent::MPTCP_RECEIVER_TOKEN)), |u| {
-            Value::U32(u.mptcp.and_then(|(c, _)| c.receiver_token(u.dir)).unwrap_or(0))
+            Value::U32(
+                u.mptcp
+                    .and_then(|(c, _)| c.receiver_token(u.dir))
+                    .unwrap_or(0),
+            )
         }));
         f.push((Field::new(e(ent::MPTCP_IDSN)), |u| {
             Value::U64(mp(u).map_or(0, |m| m.sender_idsn))
@@ -394,14 +426,20 @@ fn build_spec(kind: Kind, pen: u32) -> Spec {
         f.push((Field::new(e(ent::MPTCP_REMOVE_ADDR_COUNT)), |u| {
             Value::U16(mp(u).map_or(0, |m| m.remove_addr_count))
         }));
-        f.push((Field::new(e(ent::MPTCP_FIRST_ADVERTISED_IPV4_ADDRESS)), |u| {
-            Value::Ipv4(advertised_v4(u))
-        }));
-        f.push((Field::new(e(ent::MPTCP_FIRST_ADVERTISED_IPV6_ADDRESS)), |u| {
-            Value::Ipv6(advertised_v6(u))
-        }));
+        f.push((
+            Field::new(e(ent::MPTCP_FIRST_ADVERTISED_IPV4_ADDRESS)),
+            |u| Value::Ipv4(advertised_v4(u)),
+        ));
+        f.push((
+            Field::new(e(ent::MPTCP_FIRST_ADVERTISED_IPV6_ADDRESS)),
+            |u| Value::Ipv6(advertised_v6(u)),
+        ));
         f.push((Field::new(e(ent::MPTCP_FIRST_ADVERTISED_PORT)), |u| {
-            Value::U16(mp(u).and_then(|m| m.first_advertised()).map_or(0, |a| a.port))
+            Value::U16(
+                mp(u)
+                    .and_then(|m| m.first_advertised())
+                    .map_or(0, |a| a.port),
+            )
         }));
         f.push((
             Field::sized(e(ent::MPTCP_REMOVED_ADDRESS_ID_LIST), ie::VARLEN),

@@ -47,10 +47,18 @@ impl FlowKey {
     #[inline]
     pub fn hash64(&self) -> u64 {
         let mut h = foldhash::fast::FixedState::with_seed(0x6d5a_6d5a_6d5a_6d5a).build_hasher();
-        h.write_u64(u64::from_ne_bytes(self.a[0..8].try_into().unwrap_or([0; 8])));
-        h.write_u64(u64::from_ne_bytes(self.a[8..16].try_into().unwrap_or([0; 8])));
-        h.write_u64(u64::from_ne_bytes(self.b[0..8].try_into().unwrap_or([0; 8])));
-        h.write_u64(u64::from_ne_bytes(self.b[8..16].try_into().unwrap_or([0; 8])));
+        h.write_u64(u64::from_ne_bytes(
+            self.a[0..8].try_into().unwrap_or([0; 8]),
+        ));
+        h.write_u64(u64::from_ne_bytes(
+            self.a[8..16].try_into().unwrap_or([0; 8]),
+        ));
+        h.write_u64(u64::from_ne_bytes(
+            self.b[0..8].try_into().unwrap_or([0; 8]),
+        ));
+        h.write_u64(u64::from_ne_bytes(
+            self.b[8..16].try_into().unwrap_or([0; 8]),
+        ));
         h.write_u64(
             (self.a_port as u64)
                 | (self.b_port as u64) << 16

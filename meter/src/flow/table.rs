@@ -323,7 +323,9 @@ impl FlowTable {
             // Skip (and re-place) a few heads that were seen since they were placed.
             for _ in 0..8 {
                 let h = self.lru.head;
-                if h == NIL || self.slab[h as usize].last_seen_ns == self.slab[h as usize].lru_stamp_ns {
+                if h == NIL
+                    || self.slab[h as usize].last_seen_ns == self.slab[h as usize].lru_stamp_ns
+                {
                     break;
                 }
                 self.relink(h);
@@ -525,7 +527,15 @@ mod tests {
     use super::*;
     use crate::packet::addr_v4;
 
-    fn pkt(ts_s: u64, src: u8, sport: u16, dst: u8, dport: u16, proto: u8, flags: u16) -> PacketMeta {
+    fn pkt(
+        ts_s: u64,
+        src: u8,
+        sport: u16,
+        dst: u8,
+        dport: u16,
+        proto: u8,
+        flags: u16,
+    ) -> PacketMeta {
         PacketMeta {
             ts_ns: ts_s * NS,
             wire_len: 100,
@@ -636,7 +646,10 @@ mod tests {
         assert_eq!(out[0].end_reason, EndReason::LackOfResources);
         assert_eq!(out[0].initiator, addr_v4([10, 0, 0, 2]));
         assert_eq!(t.len(), 3);
-        assert_eq!(t.stats().records_by_reason[EndReason::LackOfResources as usize], 1);
+        assert_eq!(
+            t.stats().records_by_reason[EndReason::LackOfResources as usize],
+            1
+        );
         t.flush(EndReason::Forced, &mut out);
         let total: u64 = out.iter().map(|r| r.packets()).sum();
         assert_eq!(total, t.stats().packets);

@@ -14,9 +14,15 @@ pub struct TcpDirInfo {
     pub has_isn: bool,
 }
 impl TcpDirInfo {
-    pub fn tcp_options_legacy(&self) -> u64 { 0 }
-    pub fn tcp_options_full_be(&self) -> [u8; 32] { [0; 32] }
-    pub fn has_high_kinds(&self) -> bool { false }
+    pub fn tcp_options_legacy(&self) -> u64 {
+        0
+    }
+    pub fn tcp_options_full_be(&self) -> [u8; 32] {
+        [0; 32]
+    }
+    pub fn has_high_kinds(&self) -> bool {
+        false
+    }
 }
 #[derive(Clone, Debug, Default)]
 pub struct TcpConnInfo {
@@ -24,6 +30,8 @@ pub struct TcpConnInfo {
     pub mptcp: Option<Box<crate::flow::mptcp::MptcpConnInfo>>,
 }
 impl TcpConnInfo {
-    pub fn update(&mut self, _dir: usize, _pkt: &crate::packet::PacketMeta) -> u16 { 0 }
+    pub fn update(&mut self, _dir: usize, _pkt: &crate::packet::PacketMeta) -> u16 {
+        0
+    }
     pub fn reset_deltas(&mut self) {}
 }

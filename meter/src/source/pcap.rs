@@ -285,7 +285,8 @@ impl CaptureReader {
                         ));
                     }
                     let if_id = read_u32(b, 0, swapped) as usize;
-                    let ts = ((read_u32(b, 4, swapped) as u64) << 32) | read_u32(b, 8, swapped) as u64;
+                    let ts =
+                        ((read_u32(b, 4, swapped) as u64) << 32) | read_u32(b, 8, swapped) as u64;
                     let caplen = read_u32(b, 12, swapped) as usize;
                     let wire_len = read_u32(b, 16, swapped);
                     if caplen > b.len() - 20 {
@@ -532,9 +533,15 @@ mod tests {
         assert!(matches!(r.next_frame(), Err(SourceError::Truncated(_, 24))));
 
         let p = tmpfile("garbage.pcap", b"this is not a capture file at all");
-        assert!(matches!(CaptureReader::open(&p), Err(SourceError::NotACapture(_))));
+        assert!(matches!(
+            CaptureReader::open(&p),
+            Err(SourceError::NotACapture(_))
+        ));
         let p = tmpfile("empty.pcap", b"");
-        assert!(matches!(CaptureReader::open(&p), Err(SourceError::Empty(_))));
+        assert!(matches!(
+            CaptureReader::open(&p),
+            Err(SourceError::Empty(_))
+        ));
 
         let mut f = pcap_header(PCAP_MAGIC_US, 1, false);
         f.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0]);

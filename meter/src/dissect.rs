@@ -1,8 +1,68 @@
-//! STUB — replaced by the real dissector.
-use crate::packet::{DropReason, LinkType, PacketMeta};
+//! The dissector: one captured frame in, one [`PacketMeta`] out (or the one reason it
+//! cannot be metered).
+//!
+//! Contract:
+//! - Never panics and never allocates, whatever the frame. Every header is read through a
+//!   [`crate::wire`] view whose `new_checked` validated it first.
+//! - `Err(reason)` only when no IP flow can be formed: link header cut, not IP, MPLS payload
+//!   not IP, IP header cut or lying about its own size (see [`DropReason`]). Each dropped
+//!   frame has exactly one reason.
+//! - Otherwise `Ok(())` with every [`PacketMeta`] field filled from this frame alone (the
+//!   struct is reset first). Problems above the IP header are anomaly bits
+//!   ([`anomaly`]), never drops: a transport header cut by the capture or by the IP length,
+//!   or one that lies about its size, leaves the ports at 0 and the packet is metered as a
+//!   port-less flow of its protocol. One exception: a TCP header whose fixed 20 octets
+//!   were captured but whose options the snap length cut keeps its ports and fields and
+//!   copies the options it has (anomaly BAD_TCP_HEADER), as headers-only captures are
+//!   common and their flows must not lose their ports.
+//! - IPv6: the flags of every extension header walked go to `ipv6_ext` (RFC 9740 bits);
+//!   UNK is set when the transport after the chain is not one parsed here, or when the
+//!   chain could not be walked to its end (then also IPV6_EXT_LIMIT).
+//! - Layers followed: Ethernet II with up to 8 VLAN tags (802.1Q, 802.1ad, 0x9100), MPLS
+//!   stacks up to 16 labels (payload guessed from its first nibble), Linux cooked v1/v2,
+//!   BSD loopback (either byte order), raw IP; IPv4 with options and fragments; IPv6 with
+//!   its extension-header chain; TCP, UDP, UDP-Lite, SCTP and DCCP ports; ICMP and ICMPv6
+//!   type/code.
+//! - Tunnels (IP-in-IP, GRE, VXLAN, ...) are NOT decapsulated: the outer header is what is
+//!   metered, as a flow of protocol 4/41/47 or of UDP.
+//! - `octets` is the IP header's own length when it fits in the wire length, else what
+//!   the wire length allows (anomaly IP_LENGTH_MISMATCH); an IPv4 total length or IPv6
+//!   payload length of 0 (TSO captures, jumbograms) takes the wire-derived length. So
+//!   Ethernet padding and a kept FCS are never counted, and the snap length never matters.
+
+use crate::packet::{DropReason, LinkType, PacketMeta, TCP_OPTIONS_MAX, addr_v4, anomaly, frag};
+use crate::wire::dccp::DccpPacket;
+use crate::wire::ethernet::{self, EthernetFrame};
+use crate::wire::icmp::IcmpPacket;
+use crate::wire::ipv4::{self, Ipv4OptionIter, Ipv4Packet};
+use crate::wire::ipv6::{self, Ipv6Packet, ext_bits};
+use crate::wire::mpls::{self, MplsPayload};
+use crate::wire::sctp::SctpPacket;
+use crate::wire::sll::{self, Sll2Header, SllHeader};
+use crate::wire::tcp::TcpPacket;
+use crate::wire::udp::UdpPacket;
+use crate::wire::{Error, ethertype, ip_proto, tail};
+
+/// Address-family values of DLT_NULL / DLT_LOOP for IPv4 and IPv6 (Linux, the BSDs, Darwin).
+const AF_INET: u32 = 2;
+const AF_INET6: [u32; 4] = [10, 24, 28, 30];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum IpVersion {
+    V4,
+    V6,
+    /// Decide from the first nibble (raw IP links).
+    Sniff,
+}
+
+/// Dissect one frame of link type `link` into `meta`.
+///
+/// `frame` is what was captured, `wire_len` the length the frame had on the wire (pcap
+/// orig_len); a `wire_len` below the captured length is taken as the captured length.
+#[inline]
 pub fn dissect(
-    _link: LinkType,
-    _frame: &[u8],
+    link: LinkType,
+    frame: &[u8],
     wire_len: u32,
     ts_ns: u64,
     meta: &mut PacketMeta,
@@ -10,7 +70,1056 @@ pub fn dissect(
     *meta = PacketMeta {
         ts_ns,
         wire_len,
-        ..Default::default()
+        ..PacketMeta::default()
     };
+    let (l3, version) = match link {
+        LinkType::Ethernet => {
+            let eth =
+                EthernetFrame::new_checked(frame).map_err(|_| DropReason::TruncatedLinkHeader)?;
+            l2_payload(meta, eth.ethertype(), frame, ethernet::HEADER_LEN)?
+        }
+        LinkType::RawIp => (0, IpVersion::Sniff),
+        LinkType::Null { big_endian } => (4, null_family(frame, big_endian)?),
+        LinkType::LinuxSll => {
+            let h = SllHeader::new_checked(frame).map_err(|_| DropReason::TruncatedLinkHeader)?;
+            l2_payload(meta, h.protocol(), frame, sll::HEADER_LEN)?
+        }
+        LinkType::LinuxSll2 => {
+            let h = Sll2Header::new_checked(frame).map_err(|_| DropReason::TruncatedLinkHeader)?;
+            l2_payload(meta, h.protocol(), frame, sll::HEADER_LEN2)?
+        }
+    };
+    let ip = tail(frame, l3);
+    // What the wire carried from the IP header on; never less than what was captured.
+    let wire_avail = (wire_len as usize).max(frame.len()).saturating_sub(l3);
+    let nibble = ip.first().map_or(0, |b| b >> 4);
+    match (version, nibble) {
+        (IpVersion::V4 | IpVersion::Sniff, 4) => ipv4(meta, ip, wire_avail),
+        (IpVersion::V6 | IpVersion::Sniff, 6) => ipv6(meta, ip, wire_avail),
+        _ => Err(DropReason::TruncatedIpHeader),
+    }
+}
+
+/// Follow tags and MPLS from an EtherType whose payload starts at `frame[off..]`; return
+/// where the IP header starts.
+#[inline]
+fn l2_payload(
+    meta: &mut PacketMeta,
+    first: u16,
+    frame: &[u8],
+    off: usize,
+) -> Result<(usize, IpVersion), DropReason> {
+    let mut et = first;
+    let mut off = off;
+    if ethernet::is_tag(et) {
+        let t = ethernet::walk_tags(et, tail(frame, off)).map_err(|e| match e {
+            Error::Truncated => DropReason::TruncatedLinkHeader,
+            Error::Malformed => DropReason::NotIp,
+        })?;
+        meta.vlan = t.outer_vid;
+        meta.inner_vlan = t.inner_vid;
+        et = t.ethertype;
+        off += t.payload_offset;
+    }
+    match et {
+        ethertype::IPV4 => Ok((off, IpVersion::V4)),
+        ethertype::IPV6 => Ok((off, IpVersion::V6)),
+        ethertype::MPLS_UNICAST | ethertype::MPLS_MULTICAST => {
+            let s = mpls::walk_stack(tail(frame, off)).map_err(|e| match e {
+                Error::Truncated => DropReason::TruncatedLinkHeader,
+                Error::Malformed => DropReason::MplsNotIp,
+            })?;
+            meta.mpls_top = s.top;
+            meta.mpls_depth = s.depth;
+            let v = match s.payload {
+                MplsPayload::Ipv4 => IpVersion::V4,
+                MplsPayload::Ipv6 => IpVersion::V6,
+            };
+            Ok((off + s.payload_offset, v))
+        }
+        _ => Err(DropReason::NotIp),
+    }
+}
+
+/// The IP version a DLT_NULL/DLT_LOOP header announces. DLT_NULL is in the capturing
+/// host's byte order, which the link type cannot always tell, so the other order is tried
+/// when the announced one gives no known family.
+#[inline]
+fn null_family(frame: &[u8], big_endian: bool) -> Result<IpVersion, DropReason> {
+    let Some(&b) = frame.first_chunk::<4>() else {
+        return Err(DropReason::TruncatedLinkHeader);
+    };
+    let (first, second) = if big_endian {
+        (u32::from_be_bytes(b), u32::from_le_bytes(b))
+    } else {
+        (u32::from_le_bytes(b), u32::from_be_bytes(b))
+    };
+    for af in [first, second] {
+        if af == AF_INET {
+            return Ok(IpVersion::V4);
+        }
+        if AF_INET6.contains(&af) {
+            return Ok(IpVersion::V6);
+        }
+    }
     Err(DropReason::NotIp)
+}
+
+/// The layer-3 length to count: the header's own `claimed` length when it is plausible,
+/// else what the wire carried.
+#[inline]
+fn l3_length(meta: &mut PacketMeta, claimed: usize, min: usize, wire_avail: usize) -> usize {
+    if claimed == 0 {
+        // TSO/GSO captures and jumbograms: the header does not say.
+        wire_avail
+    } else if claimed > wire_avail || claimed < min {
+        meta.anomalies |= anomaly::IP_LENGTH_MISMATCH;
+        wire_avail
+    } else {
+        claimed
+    }
+}
+
+#[inline]
+fn ipv4(meta: &mut PacketMeta, ip: &[u8], wire_avail: usize) -> Result<(), DropReason> {
+    if ip.len() < ipv4::MIN_HEADER_LEN {
+        return Err(DropReason::TruncatedIpHeader);
+    }
+    let p = Ipv4Packet::new_checked(ip).map_err(|_| DropReason::BadIpv4Header)?;
+    let hl = p.header_len();
+    meta.ip_version = 4;
+    meta.tos = p.tos();
+    meta.ttl = p.ttl();
+    meta.protocol = p.protocol();
+    meta.src = addr_v4(p.src_addr());
+    meta.dst = addr_v4(p.dst_addr());
+    let l3_len = l3_length(meta, usize::from(p.total_len()), hl, wire_avail);
+    meta.octets = u32::try_from(l3_len).unwrap_or(u32::MAX);
+    if hl > ipv4::MIN_HEADER_LEN {
+        let mut opts = Ipv4OptionIter::new(p.options());
+        for _ in &mut opts {}
+        if opts.malformed() {
+            meta.anomalies |= anomaly::BAD_IPV4_OPTIONS;
+        }
+    }
+    if !p.verify_checksum() {
+        meta.anomalies |= anomaly::BAD_IPV4_OPTIONS;
+    }
+    if p.dont_frag() {
+        meta.frag |= frag::DONT_FRAGMENT;
+    }
+    if p.frag_offset() != 0 {
+        meta.frag |= frag::IS_FRAGMENT;
+        meta.anomalies |= anomaly::FRAGMENT_NO_L4;
+        return Ok(());
+    }
+    if p.more_frags() {
+        meta.frag |= frag::IS_FRAGMENT | frag::FIRST;
+    }
+    let l4 = ip.get(hl..l3_len.min(ip.len())).unwrap_or(&[]);
+    transport(meta, meta.protocol, l4, l3_len.saturating_sub(hl));
+    Ok(())
+}
+
+#[inline]
+fn ipv6(meta: &mut PacketMeta, ip: &[u8], wire_avail: usize) -> Result<(), DropReason> {
+    let p = Ipv6Packet::new_checked(ip).map_err(|_| DropReason::TruncatedIpHeader)?;
+    meta.ip_version = 6;
+    meta.tos = p.traffic_class();
+    meta.ttl = p.hop_limit();
+    meta.flow_label = p.flow_label();
+    meta.src = p.src_addr();
+    meta.dst = p.dst_addr();
+    let nh = p.next_header();
+    let plen = usize::from(p.payload_len());
+    let claimed = if plen == 0 && nh == ip_proto::NO_NEXT {
+        // Nothing follows: 40 octets, whatever padding the link added.
+        ipv6::HEADER_LEN
+    } else if plen == 0 {
+        0
+    } else {
+        ipv6::HEADER_LEN + plen
+    };
+    let l3_len = l3_length(meta, claimed, ipv6::HEADER_LEN, wire_avail);
+    meta.octets = u32::try_from(l3_len).unwrap_or(u32::MAX);
+    let payload = ip
+        .get(ipv6::HEADER_LEN..l3_len.min(ip.len()))
+        .unwrap_or(&[]);
+    let payload_len = l3_len.saturating_sub(ipv6::HEADER_LEN);
+    if !ipv6::is_ext_header(nh) && nh != ip_proto::ESP && nh != ip_proto::NO_NEXT {
+        // The common case: no extension header at all.
+        meta.protocol = nh;
+        if !transport(meta, nh, payload, payload_len) {
+            meta.ipv6_ext |= ext_bits::UNK;
+        }
+        return Ok(());
+    }
+    let c = ipv6::walk_ext_headers(nh, payload);
+    meta.protocol = c.protocol;
+    meta.ipv6_ext = c.bits;
+    if !c.complete {
+        meta.anomalies |= anomaly::IPV6_EXT_LIMIT;
+        meta.ipv6_ext |= ext_bits::UNK;
+        return Ok(());
+    }
+    if let Some(f) = c.fragment {
+        if f.offset != 0 {
+            meta.frag |= frag::IS_FRAGMENT;
+            meta.anomalies |= anomaly::FRAGMENT_NO_L4;
+            return Ok(());
+        }
+        if f.more {
+            meta.frag |= frag::IS_FRAGMENT | frag::FIRST;
+        }
+    }
+    if c.protocol == ip_proto::ESP || c.protocol == ip_proto::NO_NEXT {
+        return Ok(());
+    }
+    let l4 = tail(payload, c.offset);
+    if !transport(meta, c.protocol, l4, payload_len.saturating_sub(c.offset)) {
+        meta.ipv6_ext |= ext_bits::UNK;
+    }
+    Ok(())
+}
+
+/// Fill the transport fields. `l4` is what was captured of the transport header and
+/// payload (already limited to the IP length), `l4_len` what the IP length says they span.
+/// Returns false for a protocol that is not parsed.
+#[inline]
+fn transport(meta: &mut PacketMeta, proto: u8, l4: &[u8], l4_len: usize) -> bool {
+    match proto {
+        ip_proto::TCP => tcp(meta, l4, l4_len),
+        ip_proto::UDP | ip_proto::UDPLITE => match UdpPacket::new_checked(l4) {
+            Ok(u) => set_ports(meta, u.src_port(), u.dst_port()),
+            Err(_) => meta.anomalies |= anomaly::TRUNCATED_L4,
+        },
+        ip_proto::SCTP => match SctpPacket::new_checked(l4) {
+            Ok(s) => set_ports(meta, s.src_port(), s.dst_port()),
+            Err(_) => meta.anomalies |= anomaly::TRUNCATED_L4,
+        },
+        // A data offset below DCCP's own fixed header is as unusable as a cut one.
+        ip_proto::DCCP => match DccpPacket::new_checked(l4) {
+            Ok(d) => set_ports(meta, d.src_port(), d.dst_port()),
+            Err(_) => meta.anomalies |= anomaly::TRUNCATED_L4,
+        },
+        ip_proto::ICMP | ip_proto::ICMPV6 => match IcmpPacket::new_checked(l4) {
+            Ok(i) => {
+                meta.icmp_type = i.msg_type();
+                meta.icmp_code = i.msg_code();
+            }
+            Err(_) => meta.anomalies |= anomaly::TRUNCATED_L4,
+        },
+        _ => return false,
+    }
+    true
+}
+
+#[inline]
+fn set_ports(meta: &mut PacketMeta, src: u16, dst: u16) {
+    meta.src_port = src;
+    meta.dst_port = dst;
+}
+
+#[inline]
+fn tcp(meta: &mut PacketMeta, l4: &[u8], l4_len: usize) {
+    let t = match TcpPacket::new_fixed(l4) {
+        Ok(t) => t,
+        Err(Error::Truncated) => {
+            meta.anomalies |= anomaly::TRUNCATED_L4;
+            return;
+        }
+        Err(Error::Malformed) => {
+            meta.anomalies |= anomaly::BAD_TCP_HEADER;
+            return;
+        }
+    };
+    let hl = t.header_len();
+    if hl > l4_len {
+        // The header claims more than the IP packet holds: nothing in it can be trusted.
+        meta.anomalies |= anomaly::BAD_TCP_HEADER;
+        return;
+    }
+    if hl > l4.len() {
+        // The capture cut the options; the fixed header is whole and kept.
+        meta.anomalies |= anomaly::BAD_TCP_HEADER;
+    }
+    meta.src_port = t.src_port();
+    meta.dst_port = t.dst_port();
+    meta.tcp_flags = t.flags();
+    meta.tcp_seq = t.seq_number();
+    meta.tcp_ack = t.ack_number();
+    meta.tcp_window = t.window_len();
+    meta.tcp_payload_len = u32::try_from(l4_len - hl).unwrap_or(u32::MAX);
+    let opts = t.options();
+    let n = opts.len().min(TCP_OPTIONS_MAX);
+    if let (Some(dst), Some(src)) = (meta.tcp_options.get_mut(..n), opts.get(..n)) {
+        dst.copy_from_slice(src);
+        meta.tcp_options_len = n as u8;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::{addr_to_v4, addr_to_v6, tcp_flags};
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn csum(h: &[u8]) -> u16 {
+        let mut s: u32 = 0;
+        for c in h.chunks(2) {
+            s += (u32::from(c[0]) << 8) | u32::from(*c.get(1).unwrap_or(&0));
+        }
+        while s >> 16 != 0 {
+            s = (s & 0xffff) + (s >> 16);
+        }
+        !(s as u16)
+    }
+
+    /// IPv4 header 10.0.0.1 -> 10.0.0.2 with `opts`, valid checksum.
+    fn v4(proto: u8, total_len: u16, flg_off: u16, opts: &[u8]) -> Vec<u8> {
+        let ihl = 5 + opts.len() / 4;
+        let mut h = vec![0x40 | ihl as u8, 0x2e];
+        h.extend_from_slice(&total_len.to_be_bytes());
+        h.extend_from_slice(&[0xab, 0xcd]);
+        h.extend_from_slice(&flg_off.to_be_bytes());
+        h.extend_from_slice(&[63, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+        h.extend_from_slice(opts);
+        let c = csum(&h);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+        h
+    }
+
+    fn v6(plen: u16, nh: u8) -> Vec<u8> {
+        let mut h = vec![0x60, 0x30, 0x00, 0x07];
+        h.extend_from_slice(&plen.to_be_bytes());
+        h.extend_from_slice(&[nh, 255]);
+        h.extend_from_slice(&Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1).octets());
+        h.extend_from_slice(&Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2).octets());
+        h
+    }
+
+    /// TCP 1234 -> 80 with `flags` and `opts` (a multiple of 4).
+    fn tcp_hdr(flags: u16, opts: &[u8]) -> Vec<u8> {
+        let doff = (5 + opts.len() / 4) as u16;
+        let mut t = vec![0x04, 0xd2, 0x00, 0x50, 0, 0, 0x30, 0x39, 0, 0, 0x01, 0x00];
+        t.extend_from_slice(&((doff << 12) | flags).to_be_bytes());
+        t.extend_from_slice(&[0x72, 0x10, 0, 0, 0, 0]);
+        t.extend_from_slice(opts);
+        t
+    }
+
+    fn eth(ethertype: u16, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
+        f.extend_from_slice(&ethertype.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    fn run(link: LinkType, frame: &[u8]) -> (Result<(), DropReason>, PacketMeta) {
+        run_wire(link, frame, frame.len() as u32)
+    }
+
+    fn run_wire(
+        link: LinkType,
+        frame: &[u8],
+        wire_len: u32,
+    ) -> (Result<(), DropReason>, PacketMeta) {
+        let mut m = PacketMeta::default();
+        let r = dissect(link, frame, wire_len, 77, &mut m);
+        (r, m)
+    }
+
+    const MSS_WS: [u8; 8] = [2, 4, 0x05, 0xb4, 1, 3, 3, 7];
+
+    fn syn_v4() -> Vec<u8> {
+        let t = tcp_hdr(tcp_flags::SYN | tcp_flags::ECE | tcp_flags::CWR, &MSS_WS);
+        let mut ip = v4(6, (20 + t.len()) as u16, 0x4000, &[]);
+        ip.extend_from_slice(&t);
+        ip
+    }
+
+    #[test]
+    fn ethernet_ipv4_tcp_syn() {
+        let f = eth(0x0800, &syn_v4());
+        let (r, m) = run(LinkType::Ethernet, &f);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.ts_ns, 77);
+        assert_eq!(m.wire_len, f.len() as u32);
+        assert_eq!(m.ip_version, 4);
+        assert_eq!(addr_to_v4(&m.src), Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(addr_to_v4(&m.dst), Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(m.src[..12], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]);
+        assert_eq!(m.protocol, 6);
+        assert_eq!(m.tos, 0x2e);
+        assert_eq!(m.ttl, 63);
+        assert_eq!(m.octets, 48);
+        assert_eq!((m.src_port, m.dst_port), (1234, 80));
+        assert_eq!(m.tcp_flags, 0x0c2);
+        assert_eq!(m.tcp_seq, 12345);
+        assert_eq!(m.tcp_ack, 256);
+        assert_eq!(m.tcp_window, 0x7210);
+        assert_eq!(m.tcp_payload_len, 0);
+        assert_eq!(m.tcp_options(), &MSS_WS);
+        assert_eq!(m.frag, frag::DONT_FRAGMENT);
+        assert_eq!(m.anomalies, 0);
+        assert_eq!((m.vlan, m.inner_vlan, m.mpls_depth), (0, 0, 0));
+    }
+
+    #[test]
+    fn tcp_flags_exclude_data_offset_and_keep_reserved_bits() {
+        // AE and the three reserved bits, plus FIN|ACK.
+        let t = tcp_hdr(0xe00 | tcp_flags::AE | tcp_flags::FIN | tcp_flags::ACK, &[]);
+        let mut ip = v4(6, 40, 0, &[]);
+        ip.extend_from_slice(&t);
+        let (r, m) = run(LinkType::RawIp, &ip);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.tcp_flags, 0xf11);
+    }
+
+    #[test]
+    fn padding_is_not_counted_and_snap_length_does_not_matter() {
+        // A 40-octet TCP ACK in a 60-octet Ethernet frame; captured with 54 octets.
+        let t = tcp_hdr(tcp_flags::ACK, &[]);
+        let mut ip = v4(6, 40, 0, &[]);
+        ip.extend_from_slice(&t);
+        let mut f = eth(0x0800, &ip);
+        f.extend_from_slice(&[0; 6]);
+        let (r, m) = run(LinkType::Ethernet, &f);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.octets, 40);
+        assert_eq!(m.anomalies, 0);
+        let (r, m2) = run_wire(LinkType::Ethernet, &f[..54], 60);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m2.octets, 40);
+        assert_eq!(m2.src_port, 1234);
+    }
+
+    #[test]
+    fn payload_length_from_ip_not_capture() {
+        // 1000 payload octets on the wire, 96 octets captured.
+        let t = tcp_hdr(tcp_flags::PSH | tcp_flags::ACK, &[]);
+        let mut ip = v4(6, 1040, 0, &[]);
+        ip.extend_from_slice(&t);
+        ip.extend_from_slice(&[0x55; 1000]);
+        let f = eth(0x0800, &ip);
+        let (r, m) = run_wire(LinkType::Ethernet, &f[..96], f.len() as u32);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.octets, 1040);
+        assert_eq!(m.tcp_payload_len, 1000);
+        assert_eq!(m.anomalies, 0);
+    }
+
+    #[test]
+    fn ip_length_beyond_wire_is_clamped_and_flagged() {
+        let t = tcp_hdr(tcp_flags::ACK, &[]);
+        let mut ip = v4(6, 1500, 0, &[]);
+        ip.extend_from_slice(&t);
+        ip.extend_from_slice(&[0; 10]);
+        let (r, m) = run(LinkType::RawIp, &ip);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.octets, 50);
+        assert_eq!(m.tcp_payload_len, 10);
+        assert_eq!(m.anomalies, anomaly::IP_LENGTH_MISMATCH);
+        // Total length smaller than the header itself.
+        let mut ip = v4(6, 12, 0, &[]);
+        ip.extend_from_slice(&t);
+        let (r, m) = run(LinkType::RawIp, &ip);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.octets, 40);
+        assert_ne!(m.anomalies & anomaly::IP_LENGTH_MISMATCH, 0);
+    }
+
+    #[test]
+    fn zero_total_length_uses_the_wire() {
+        let t = tcp_hdr(tcp_flags::ACK, &[]);
+        let mut ip = v4(6, 0, 0, &[]);
+        ip.extend_from_slice(&t);
+        let (r, m) = run_wire(LinkType::RawIp, &ip, 9040);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.octets, 9040);
+        assert_eq!(m.tcp_payload_len, 9000);
+        assert_eq!(m.anomalies, 0);
+    }
+
+    #[test]
+    fn wire_len_below_capture_is_raised() {
+        let ip = syn_v4();
+        let (r, m) = run_wire(LinkType::RawIp, &ip, 10);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.octets, 48);
+        assert_eq!(m.anomalies, 0);
+    }
+
+    #[test]
+    fn vlan_qinq_and_mpls() {
+        let ip = syn_v4();
+        // 802.1Q VID 10.
+        let mut p = vec![0x20, 0x0a, 0x08, 0x00];
+        p.extend_from_slice(&ip);
+        let (r, m) = run(LinkType::Ethernet, &eth(0x8100, &p));
+        assert_eq!(r, Ok(()));
+        assert_eq!((m.vlan, m.inner_vlan), (10, 0));
+        assert_eq!(m.src_port, 1234);
+        // 802.1ad S-tag 100, C-tag 200, then MPLS 2 labels, then IPv4.
+        let mut p = vec![0x00, 0x64, 0x81, 0x00, 0x00, 0xc8, 0x88, 0x47];
+        p.extend_from_slice(&((1000u32 << 12) | (3 << 9) | 64).to_be_bytes());
+        p.extend_from_slice(&((2000u32 << 12) | (1 << 8) | 64).to_be_bytes());
+        p.extend_from_slice(&ip);
+        let (r, m) = run(LinkType::Ethernet, &eth(0x88a8, &p));
+        assert_eq!(r, Ok(()));
+        assert_eq!((m.vlan, m.inner_vlan), (100, 200));
+        assert_eq!(m.mpls_depth, 2);
+        assert_eq!(m.mpls_top, (1000 << 4) | (3 << 1));
+        assert_eq!(m.octets, 48);
+        assert_eq!(m.dst_port, 80);
+    }
+
+    #[test]
+    fn mpls_ipv6_payload() {
+        let mut ip = v6(8, 17);
+        ip.extend_from_slice(&[0x00, 0x35, 0x00, 0x35, 0x00, 0x08, 0, 0]);
+        let mut p = ((16u32 << 12) | (1 << 8) | 1).to_be_bytes().to_vec();
+        p.extend_from_slice(&ip);
+        let (r, m) = run(LinkType::Ethernet, &eth(0x8847, &p));
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.ip_version, 6);
+        assert_eq!((m.src_port, m.dst_port), (53, 53));
+        assert_eq!(m.mpls_top, (16 << 4) | 1);
+    }
+
+    #[test]
+    fn drop_reasons() {
+        use DropReason::*;
+        let ip = syn_v4();
+        // Link header cut.
+        assert_eq!(
+            run(LinkType::Ethernet, &[0; 13]).0,
+            Err(TruncatedLinkHeader)
+        );
+        assert_eq!(
+            run(LinkType::Ethernet, &eth(0x8100, &[0, 1])).0,
+            Err(TruncatedLinkHeader)
+        );
+        assert_eq!(
+            run(LinkType::Ethernet, &eth(0x8847, &[0, 0, 1])).0,
+            Err(TruncatedLinkHeader)
+        );
+        assert_eq!(
+            run(LinkType::LinuxSll, &[0; 15]).0,
+            Err(TruncatedLinkHeader)
+        );
+        assert_eq!(
+            run(LinkType::LinuxSll2, &[0; 19]).0,
+            Err(TruncatedLinkHeader)
+        );
+        assert_eq!(
+            run(LinkType::Null { big_endian: false }, &[2, 0, 0]).0,
+            Err(TruncatedLinkHeader)
+        );
+        // Not IP.
+        assert_eq!(
+            run(LinkType::Ethernet, &eth(0x0806, &[0; 28])).0,
+            Err(NotIp)
+        );
+        let mut deep = Vec::new();
+        for _ in 0..9 {
+            deep.extend_from_slice(&[0, 1, 0x81, 0x00]);
+        }
+        deep.extend_from_slice(&ip);
+        assert_eq!(run(LinkType::Ethernet, &eth(0x8100, &deep)).0, Err(NotIp));
+        assert_eq!(
+            run(LinkType::Null { big_endian: false }, &[7, 0, 0, 0, 0x45]).0,
+            Err(NotIp)
+        );
+        // MPLS not IP: control word after the stack.
+        let mut p = ((16u32 << 12) | (1 << 8)).to_be_bytes().to_vec();
+        p.extend_from_slice(&[0, 0, 0, 0]);
+        assert_eq!(run(LinkType::Ethernet, &eth(0x8847, &p)).0, Err(MplsNotIp));
+        // IP header cut or wrong version.
+        assert_eq!(
+            run(LinkType::Ethernet, &eth(0x0800, &ip[..19])).0,
+            Err(TruncatedIpHeader)
+        );
+        assert_eq!(
+            run(LinkType::Ethernet, &eth(0x0800, &v6(0, 59))).0,
+            Err(TruncatedIpHeader)
+        );
+        assert_eq!(run(LinkType::RawIp, &[]).0, Err(TruncatedIpHeader));
+        assert_eq!(run(LinkType::RawIp, &[0x50; 40]).0, Err(TruncatedIpHeader));
+        assert_eq!(
+            run(LinkType::Ethernet, &eth(0x86dd, &v6(0, 59)[..39])).0,
+            Err(TruncatedIpHeader)
+        );
+        // IPv4 lying about its header length.
+        let mut bad = ip.clone();
+        bad[0] = 0x44;
+        assert_eq!(run(LinkType::RawIp, &bad).0, Err(BadIpv4Header));
+        bad[0] = 0x4f; // 60 octets, 48 present
+        assert_eq!(run(LinkType::RawIp, &bad).0, Err(BadIpv4Header));
+    }
+
+    #[test]
+    fn meta_is_reset_between_packets() {
+        let mut m = PacketMeta::default();
+        let f = eth(0x8100, &{
+            let mut p = vec![0x00, 0x05, 0x08, 0x00];
+            p.extend_from_slice(&syn_v4());
+            p
+        });
+        assert_eq!(dissect(LinkType::Ethernet, &f, 100, 1, &mut m), Ok(()));
+        assert_eq!(m.vlan, 5);
+        let mut udp = v4(17, 28, 0, &[]);
+        udp.extend_from_slice(&[0, 1, 0, 2, 0, 8, 0, 0]);
+        assert_eq!(dissect(LinkType::RawIp, &udp, 28, 2, &mut m), Ok(()));
+        assert_eq!(m.vlan, 0);
+        assert_eq!(m.tcp_options_len, 0);
+        assert_eq!(m.tcp_flags, 0);
+        assert_eq!(m.frag, 0);
+        assert_eq!((m.ts_ns, m.wire_len), (2, 28));
+        assert_eq!((m.src_port, m.dst_port, m.protocol), (1, 2, 17));
+        // A drop leaves no stale fields either.
+        assert!(dissect(LinkType::RawIp, &[0x45], 1, 3, &mut m).is_err());
+        assert_eq!(
+            (m.ts_ns, m.src_port, m.protocol, m.ip_version),
+            (3, 0, 0, 0)
+        );
+    }
+
+    #[test]
+    fn ipv4_fragments() {
+        // First fragment: MF, offset 0, carries UDP ports.
+        let mut first = v4(17, 36, 0x2000, &[]);
+        first.extend_from_slice(&[0x13, 0x88, 0x13, 0x89, 0x05, 0xdc, 0, 0]);
+        first.extend_from_slice(&[0; 8]);
+        let (r, m) = run(LinkType::RawIp, &first);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.frag, frag::IS_FRAGMENT | frag::FIRST);
+        assert_eq!((m.src_port, m.dst_port), (5000, 5001));
+        assert_eq!(m.anomalies, 0);
+        // Later fragment: offset 2 (16 octets); what follows looks like ports but is not.
+        let mut later = v4(17, 36, 2, &[]);
+        later.extend_from_slice(&[0x13, 0x88, 0x13, 0x89, 0, 0, 0, 0]);
+        later.extend_from_slice(&[0; 8]);
+        let (r, m) = run(LinkType::RawIp, &later);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.frag, frag::IS_FRAGMENT);
+        assert_eq!((m.src_port, m.dst_port), (0, 0));
+        assert_eq!(m.protocol, 17);
+        assert_eq!(m.octets, 36);
+        assert_eq!(m.anomalies, anomaly::FRAGMENT_NO_L4);
+    }
+
+    #[test]
+    fn ipv4_options_and_checksum() {
+        // Router Alert + EOL padding: valid.
+        let mut ip = v4(17, 32, 0, &[0x94, 0x04, 0x00, 0x00]);
+        ip.extend_from_slice(&[0, 7, 0, 9, 0, 8, 0, 0]);
+        let (r, m) = run(LinkType::RawIp, &ip);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.anomalies, 0);
+        assert_eq!((m.src_port, m.dst_port), (7, 9));
+        // Option length running past the header.
+        let mut ip = v4(17, 32, 0, &[0x94, 0x09, 0x00, 0x00]);
+        ip.extend_from_slice(&[0, 7, 0, 9, 0, 8, 0, 0]);
+        let (r, m) = run(LinkType::RawIp, &ip);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.anomalies, anomaly::BAD_IPV4_OPTIONS);
+        assert_eq!(m.src_port, 7);
+        // Wrong checksum.
+        let mut ip = syn_v4();
+        ip[11] ^= 0xff;
+        let (r, m) = run(LinkType::RawIp, &ip);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.anomalies, anomaly::BAD_IPV4_OPTIONS);
+    }
+
+    #[test]
+    fn tcp_truncated_and_lying() {
+        // Fixed header cut by the capture: port-less.
+        let ip = syn_v4();
+        let (r, m) = run_wire(LinkType::RawIp, &ip[..30], 48);
+        assert_eq!(r, Ok(()));
+        assert_eq!((m.src_port, m.dst_port, m.tcp_flags), (0, 0, 0));
+        assert_eq!(m.protocol, 6);
+        assert_eq!(m.octets, 48);
+        assert_eq!(m.anomalies, anomaly::TRUNCATED_L4);
+        // Options cut by the capture: ports and flags kept, options partial.
+        let (r, m) = run_wire(LinkType::RawIp, &ip[..42], 48);
+        assert_eq!(r, Ok(()));
+        assert_eq!((m.src_port, m.dst_port), (1234, 80));
+        assert_eq!(m.tcp_flags, 0x0c2);
+        assert_eq!(m.tcp_options(), &MSS_WS[..2]);
+        assert_eq!(m.anomalies, anomaly::BAD_TCP_HEADER);
+        // Data offset 4.
+        let mut bad = ip.clone();
+        bad[32] = 0x40;
+        let (r, m) = run(LinkType::RawIp, &bad);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.src_port, 0);
+        assert_eq!(m.anomalies, anomaly::BAD_TCP_HEADER);
+        // Data offset beyond the IP length (lying): port-less.
+        let mut bad = ip.clone();
+        bad[32] = 0xf0;
+        let (r, m) = run(LinkType::RawIp, &bad);
+        assert_eq!(r, Ok(()));
+        assert_eq!((m.src_port, m.tcp_options_len), (0, 0));
+        assert_eq!(m.anomalies, anomaly::BAD_TCP_HEADER);
+        // IP length too short for the TCP header although the capture has it all.
+        let mut short = ip.clone();
+        short[2..4].copy_from_slice(&30u16.to_be_bytes());
+        let c = csum(&{
+            let mut h = short[..20].to_vec();
+            h[10] = 0;
+            h[11] = 0;
+            h
+        });
+        short[10..12].copy_from_slice(&c.to_be_bytes());
+        let (r, m) = run(LinkType::RawIp, &short);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.octets, 30);
+        assert_eq!(m.src_port, 0);
+        assert_eq!(m.anomalies, anomaly::TRUNCATED_L4);
+    }
+
+    #[test]
+    fn full_option_space_is_copied() {
+        let opts = [1u8; 40];
+        let t = tcp_hdr(tcp_flags::SYN, &opts);
+        let mut ip = v4(6, 80, 0, &[]);
+        ip.extend_from_slice(&t);
+        let (r, m) = run(LinkType::RawIp, &ip);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.tcp_options_len, 40);
+        assert_eq!(m.tcp_options(), &opts);
+    }
+
+    #[test]
+    fn udp_sctp_dccp_udplite_ports() {
+        for (proto, hdr, ports) in [
+            (
+                17u8,
+                vec![0, 53, 0xc0, 0x00, 0, 8, 0, 0],
+                (53u16, 0xc000u16),
+            ),
+            (136, vec![0, 1, 0, 2, 0, 0, 0, 0], (1, 2)),
+            (
+                132,
+                vec![0x0b, 0x59, 0x0b, 0x5a, 0, 0, 0, 1, 0, 0, 0, 0],
+                (2905, 2906),
+            ),
+            (
+                33,
+                vec![0x13, 0x89, 0x13, 0x8a, 3, 0, 0, 0, 4, 0, 0, 0],
+                (5001, 5002),
+            ),
+        ] {
+            let mut ip = v4(proto, (20 + hdr.len()) as u16, 0, &[]);
+            ip.extend_from_slice(&hdr);
+            let (r, m) = run(LinkType::RawIp, &ip);
+            assert_eq!(r, Ok(()), "proto {proto}");
+            assert_eq!((m.src_port, m.dst_port), ports, "proto {proto}");
+            assert_eq!(m.anomalies, 0, "proto {proto}");
+            // Cut one octet short: port-less with TRUNCATED_L4.
+            let (r, m) = run_wire(LinkType::RawIp, &ip[..ip.len() - 1], ip.len() as u32);
+            assert_eq!(r, Ok(()));
+            assert_eq!((m.src_port, m.dst_port), (0, 0), "proto {proto}");
+            assert_eq!(m.anomalies, anomaly::TRUNCATED_L4, "proto {proto}");
+        }
+    }
+
+    #[test]
+    fn dccp_lying_data_offset_is_port_less() {
+        let mut ip = v4(33, 32, 0, &[]);
+        ip.extend_from_slice(&[0x13, 0x89, 0x13, 0x8a, 2, 0, 0, 0, 4, 0, 0, 0]);
+        let (r, m) = run(LinkType::RawIp, &ip);
+        assert_eq!(r, Ok(()));
+        assert_eq!((m.src_port, m.dst_port), (0, 0));
+        assert_eq!(m.anomalies, anomaly::TRUNCATED_L4);
+    }
+
+    #[test]
+    fn icmp_and_other_protocols() {
+        let mut ip = v4(1, 28, 0, &[]);
+        ip.extend_from_slice(&[11, 0, 0xf4, 0xff, 0, 0, 0, 0]);
+        let (r, m) = run(LinkType::RawIp, &ip);
+        assert_eq!(r, Ok(()));
+        assert_eq!((m.icmp_type, m.icmp_code), (11, 0));
+        assert_eq!((m.src_port, m.dst_port), (0, 0));
+        // GRE: metered as the outer header, port-less, no anomaly.
+        let mut ip = v4(47, 28, 0, &[]);
+        ip.extend_from_slice(&[0, 0, 0x08, 0x00, 0x45, 0, 0, 0]);
+        let (r, m) = run(LinkType::RawIp, &ip);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.protocol, 47);
+        assert_eq!((m.src_port, m.dst_port, m.anomalies), (0, 0, 0));
+    }
+
+    #[test]
+    fn ipv6_udp_and_icmpv6() {
+        let mut ip = v6(8, 17);
+        ip.extend_from_slice(&[0x02, 0x22, 0x02, 0x23, 0, 8, 0, 0]);
+        let f = eth(0x86dd, &ip);
+        let (r, m) = run(LinkType::Ethernet, &f);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.ip_version, 6);
+        assert_eq!(
+            addr_to_v6(&m.src),
+            Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)
+        );
+        assert_eq!(m.tos, 0x03);
+        assert_eq!(m.flow_label, 0x7);
+        assert_eq!(m.ttl, 255);
+        assert_eq!(m.octets, 48);
+        assert_eq!((m.src_port, m.dst_port), (546, 547));
+        assert_eq!((m.ipv6_ext, m.anomalies), (0, 0));
+        let mut ip = v6(8, 58);
+        ip.extend_from_slice(&[135, 0, 0, 0, 0, 0, 0, 0]);
+        let (r, m) = run(LinkType::RawIp, &ip);
+        assert_eq!(r, Ok(()));
+        assert_eq!((m.icmp_type, m.icmp_code, m.protocol), (135, 0, 58));
+    }
+
+    #[test]
+    fn ipv6_extension_chain_to_tcp() {
+        let t = tcp_hdr(tcp_flags::SYN, &MSS_WS);
+        let mut ip = v6((16 + t.len()) as u16, 0);
+        ip.extend_from_slice(&[60, 0, 0, 0, 0, 0, 0, 0]); // HBH -> DST
+        ip.extend_from_slice(&[6, 0, 0, 0, 0, 0, 0, 0]); // DST -> TCP
+        ip.extend_from_slice(&t);
+        let (r, m) = run(LinkType::RawIp, &ip);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.protocol, 6);
+        assert_eq!(m.ipv6_ext, ext_bits::HOP | ext_bits::DST);
+        assert_eq!((m.src_port, m.dst_port), (1234, 80));
+        assert_eq!(m.tcp_payload_len, 0);
+        assert_eq!(m.tcp_options(), &MSS_WS);
+        assert_eq!(m.octets, 40 + 16 + 28);
+    }
+
+    #[test]
+    fn ipv6_fragments() {
+        // First fragment (offset 0, M) of UDP.
+        let mut ip = v6(24, 44);
+        ip.extend_from_slice(&[17, 0, 0x00, 0x01, 0, 0, 0, 9]);
+        ip.extend_from_slice(&[
+            0x04, 0x00, 0x04, 0x01, 0x05, 0xdc, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ]);
+        let (r, m) = run(LinkType::RawIp, &ip);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.frag, frag::IS_FRAGMENT | frag::FIRST);
+        assert_eq!(m.ipv6_ext, ext_bits::FRA0);
+        assert_eq!((m.src_port, m.dst_port, m.protocol), (1024, 1025, 17));
+        // Non-first fragment.
+        let mut ip = v6(24, 44);
+        ip.extend_from_slice(&[17, 0, 0x00, 0x10, 0, 0, 0, 9]);
+        ip.extend_from_slice(&[
+            0x04, 0x00, 0x04, 0x01, 0x05, 0xdc, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ]);
+        let (r, m) = run(LinkType::RawIp, &ip);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.frag, frag::IS_FRAGMENT);
+        assert_eq!(m.ipv6_ext, ext_bits::FRA1);
+        assert_eq!((m.src_port, m.dst_port, m.protocol), (0, 0, 17));
+        assert_eq!(m.anomalies, anomaly::FRAGMENT_NO_L4);
+    }
+
+    #[test]
+    fn ipv6_esp_no_next_and_unknown() {
+        let mut ip = v6(16, 50);
+        ip.extend_from_slice(&[0; 16]);
+        let (r, m) = run(LinkType::RawIp, &ip);
+        assert_eq!(r, Ok(()));
+        assert_eq!(
+            (m.protocol, m.ipv6_ext, m.anomalies),
+            (50, ext_bits::ESP, 0)
+        );
+        // Empty payload, No Next Header, in a padded Ethernet frame: 40 octets.
+        let mut f = eth(0x86dd, &v6(0, 59));
+        f.extend_from_slice(&[0; 6]);
+        let (r, m) = run(LinkType::Ethernet, &f);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.octets, 40);
+        assert_eq!((m.protocol, m.ipv6_ext), (59, ext_bits::NO_NEXT));
+        // OSPF (89): a transport we do not parse.
+        let mut ip = v6(4, 89);
+        ip.extend_from_slice(&[2, 1, 0, 4]);
+        let (r, m) = run(LinkType::RawIp, &ip);
+        assert_eq!(r, Ok(()));
+        assert_eq!(
+            (m.protocol, m.ipv6_ext, m.anomalies),
+            (89, ext_bits::UNK, 0)
+        );
+    }
+
+    #[test]
+    fn ipv6_chain_truncated_or_too_long() {
+        // HBH claims 16 octets; the payload length allows 8.
+        let mut ip = v6(8, 0);
+        ip.extend_from_slice(&[6, 1, 0, 0, 0, 0, 0, 0]);
+        ip.extend_from_slice(&[0; 8]);
+        let (r, m) = run(LinkType::RawIp, &ip);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.octets, 48);
+        assert_eq!(m.src_port, 0);
+        assert_eq!(m.anomalies, anomaly::IPV6_EXT_LIMIT);
+        assert_eq!(m.ipv6_ext & ext_bits::UNK, ext_bits::UNK);
+        // 17 destination headers.
+        let mut ip = v6(18 * 8, 60);
+        for _ in 0..17 {
+            ip.extend_from_slice(&[60, 0, 0, 0, 0, 0, 0, 0]);
+        }
+        ip.extend_from_slice(&[6, 0, 0, 0, 0, 0, 0, 0]);
+        let (r, m) = run(LinkType::RawIp, &ip);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.anomalies, anomaly::IPV6_EXT_LIMIT);
+        assert_eq!(m.protocol, 60);
+    }
+
+    #[test]
+    fn ipv6_zero_payload_length_uses_wire() {
+        let t = tcp_hdr(tcp_flags::ACK, &[]);
+        let mut ip = v6(0, 6);
+        ip.extend_from_slice(&t);
+        let (r, m) = run_wire(LinkType::RawIp, &ip, 40 + 20 + 64000);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.octets, 64060);
+        assert_eq!(m.tcp_payload_len, 64000);
+        assert_eq!(m.anomalies, 0);
+        // Payload length beyond the wire.
+        let mut ip = v6(100, 6);
+        ip.extend_from_slice(&t);
+        let (r, m) = run(LinkType::RawIp, &ip);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.octets, 60);
+        assert_eq!(m.anomalies, anomaly::IP_LENGTH_MISMATCH);
+        assert_eq!(m.src_port, 1234);
+    }
+
+    #[test]
+    fn linux_cooked_and_loopback() {
+        let ip = syn_v4();
+        let mut sll = vec![0, 4, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00];
+        sll.extend_from_slice(&ip);
+        let (r, m) = run(LinkType::LinuxSll, &sll);
+        assert_eq!(r, Ok(()));
+        assert_eq!((m.src_port, m.octets), (1234, 48));
+        // SLL with a re-inserted VLAN tag.
+        let mut sllv = vec![
+            0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x81, 0x00, 0, 42, 8, 0,
+        ];
+        sllv.extend_from_slice(&ip);
+        let (r, m) = run(LinkType::LinuxSll, &sllv);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.vlan, 42);
+        let mut sll2 = vec![
+            0x08, 0x00, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0,
+        ];
+        sll2.extend_from_slice(&ip);
+        let (r, m) = run(LinkType::LinuxSll2, &sll2);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.dst_port, 80);
+        // SLL carrying ARP.
+        let mut arp = sll.clone();
+        arp[14..16].copy_from_slice(&[0x08, 0x06]);
+        assert_eq!(run(LinkType::LinuxSll, &arp).0, Err(DropReason::NotIp));
+        // BSD loopback, little- and big-endian families, and the wrong order tried second.
+        let mut lo = vec![2, 0, 0, 0];
+        lo.extend_from_slice(&ip);
+        assert_eq!(run(LinkType::Null { big_endian: false }, &lo).0, Ok(()));
+        assert_eq!(run(LinkType::Null { big_endian: true }, &lo).0, Ok(()));
+        let mut lo6 = vec![0, 0, 0, 30];
+        lo6.extend_from_slice(&v6(0, 59));
+        let (r, m) = run(LinkType::Null { big_endian: true }, &lo6);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.ip_version, 6);
+        // Family says IPv6 but the header is IPv4.
+        let mut wrong = vec![24, 0, 0, 0];
+        wrong.extend_from_slice(&ip);
+        assert_eq!(
+            run(LinkType::Null { big_endian: false }, &wrong).0,
+            Err(DropReason::TruncatedIpHeader)
+        );
+    }
+
+    #[test]
+    fn random_frames_never_panic() {
+        // Deterministic xorshift noise, biased toward the values that steer the parser.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let links = [
+            LinkType::Ethernet,
+            LinkType::RawIp,
+            LinkType::Null { big_endian: false },
+            LinkType::LinuxSll,
+            LinkType::LinuxSll2,
+        ];
+        let steer: [&[u8]; 8] = [
+            &[0x08, 0x00],
+            &[0x86, 0xdd],
+            &[0x81, 0x00],
+            &[0x88, 0x47],
+            &[0x45],
+            &[0x60],
+            &[6, 17, 44, 0, 60, 43, 51, 50, 59, 58, 1, 132, 33, 136],
+            &[0x01, 0x50, 0xf1, 0x05, 0x14],
+        ];
+        let mut frame = [0u8; 160];
+        let mut oks = 0;
+        for _ in 0..200_000 {
+            let r = next();
+            for b in frame.iter_mut() {
+                let v = next();
+                let s = steer[(v % 8) as usize];
+                *b = if v & 0x30 == 0 {
+                    s[((v >> 8) as usize) % s.len()]
+                } else {
+                    (v >> 16) as u8
+                };
+            }
+            let len = (r % 161) as usize;
+            let link = links[((r >> 8) % 5) as usize];
+            let wire = (r >> 16) as u32 % 2000;
+            let (res, m) = run_wire(link, &frame[..len], wire);
+            if res.is_ok() {
+                oks += 1;
+                assert!(m.ip_version == 4 || m.ip_version == 6);
+                assert!(m.octets as usize <= len.max(wire as usize));
+                assert!(m.tcp_options_len as usize <= TCP_OPTIONS_MAX);
+            }
+        }
+        assert!(oks > 1000, "the noise reached IP only {oks} times");
+    }
+
+    #[test]
+    fn every_prefix_of_a_frame_is_safe() {
+        // Cut a rich frame (QinQ, MPLS, IPv6 chain, TCP options) at every length.
+        let t = tcp_hdr(tcp_flags::SYN, &MSS_WS);
+        let mut ip = v6((16 + t.len()) as u16, 0);
+        ip.extend_from_slice(&[44, 0, 0, 0, 0, 0, 0, 0]);
+        ip.extend_from_slice(&[6, 0, 0, 0, 0, 0, 0, 7]);
+        ip.extend_from_slice(&t);
+        let mut p = vec![0x00, 0x64, 0x81, 0x00, 0x00, 0xc8, 0x88, 0x47];
+        p.extend_from_slice(&((16u32 << 12) | (1 << 8)).to_be_bytes());
+        p.extend_from_slice(&ip);
+        let f = eth(0x88a8, &p);
+        let mut oks = 0;
+        for n in 0..=f.len() {
+            let (r, m) = run_wire(LinkType::Ethernet, &f[..n], f.len() as u32);
+            if r.is_ok() {
+                oks += 1;
+                assert_eq!(m.octets as usize, ip.len());
+            }
+        }
+        // Ok from the first length that holds the whole IPv6 fixed header.
+        assert_eq!(oks, ip.len() - 40 + 1);
+        let (r, m) = run(LinkType::Ethernet, &f);
+        assert_eq!(r, Ok(()));
+        assert_eq!(m.ipv6_ext, ext_bits::HOP | ext_bits::FRA0);
+        assert_eq!(m.src_port, 1234);
+    }
 }

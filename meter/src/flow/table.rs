@@ -403,13 +403,23 @@ impl FlowTable {
         self.unlink_age(idx);
         self.free.push(idx);
         self.len -= 1;
-        let rec = self.record(idx, reason, true);
-        sink.emit(rec);
+        // A flow whose packets all left in an active-timeout record has nothing more to say.
+        if self.has_packets(idx) {
+            let rec = self.record(idx, reason, true);
+            sink.emit(rec);
+        }
+    }
+
+    fn has_packets(&self, idx: u32) -> bool {
+        let d = &self.slab[idx as usize].dir;
+        d[0].packets + d[1].packets > 0
     }
 
     /// Active timeout: emit what the flow has so far and restart its counters.
     fn active_export(&mut self, idx: u32, sink: &mut impl RecordSink) {
-        let rec = self.record(idx, EndReason::Active, false);
+        let rec = self
+            .has_packets(idx)
+            .then(|| self.record(idx, EndReason::Active, false));
         let now = self.clock_ns;
         let f = &mut self.slab[idx as usize];
         f.dir = [DirStats::default(); 2];
@@ -417,7 +427,9 @@ impl FlowTable {
         f.record_start_ns = now;
         self.unlink_age(idx);
         self.push_age(idx);
-        sink.emit(rec);
+        if let Some(rec) = rec {
+            sink.emit(rec);
+        }
     }
 
     fn record(&mut self, idx: u32, reason: EndReason, take: bool) -> FlowRecord {
@@ -630,6 +642,35 @@ mod tests {
         let total: u64 = out.iter().map(|r| r.packets()).sum();
         assert_eq!(total, 51);
         assert_eq!(out[0].packets(), 20); // t = 0..95
+    }
+
+    #[test]
+    fn no_record_without_packets_after_an_active_export() {
+        let mut t = FlowTable::new(cfg(16));
+        let mut out = Vec::new();
+        t.update(&pkt(0, 1, 1, 2, 2, 17, 0), &mut out);
+        t.update(&pkt(5, 1, 1, 2, 2, 17, 0), &mut out);
+        t.expire(100 * NS, &mut out); // idle would fire too, but the flow was seen at 5 s
+        t.update(&pkt(100, 1, 1, 2, 2, 17, 0), &mut out);
+        t.expire(100 * NS, &mut out);
+        t.flush(EndReason::Forced, &mut out);
+        assert!(out.iter().all(|r| r.packets() > 0));
+        assert_eq!(out.iter().map(|r| r.packets()).sum::<u64>(), 3);
+        // Active timeout while silent for longer than the active timeout: no empty record.
+        let mut t = FlowTable::new(TableConfig {
+            max_flows: 4,
+            idle_timeout_ns: 1000 * NS,
+            active_timeout_ns: 10 * NS,
+        });
+        let mut out = Vec::new();
+        t.update(&pkt(0, 1, 1, 2, 2, 17, 0), &mut out);
+        t.update(&pkt(20, 1, 1, 2, 2, 17, 0), &mut out);
+        t.expire(20 * NS, &mut out);
+        t.expire(40 * NS, &mut out);
+        t.flush(EndReason::Forced, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].end_reason, EndReason::Active);
+        assert_eq!(out[0].packets(), 2);
     }
 
     #[test]

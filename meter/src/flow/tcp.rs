@@ -1,37 +1,487 @@
-//! STUB — replaced by the real TCP option analysis.
+//! TCP option analysis per connection: which option kinds each direction sent (RFC 9740
+//! tcpOptionsFull and the deprecated tcpOptions), the values of MSS, window scale,
+//! SACK-permitted and timestamps, each direction's initial sequence number, and the MPTCP
+//! state ([`crate::flow::mptcp`]).
+//!
+//! Contract: [`tcp_options`] walks raw option bytes and never panics: it yields EOL (then
+//! stops) and NOP, and stops at the first option whose length is impossible (missing,
+//! below 2, or past the end), reporting it through [`TcpOptionIter::malformed`].
+//! [`TcpConnInfo::update`] reads only the [`PacketMeta`] (no packet bytes), never panics,
+//! and allocates only once per connection, when its first valid MPTCP option is seen.
+
+use crate::flow::mptcp::{MptcpConnInfo, MptcpOption};
+use crate::packet::{PacketMeta, anomaly, tcp_flags};
+
+/// TCP option kinds with a value we keep.
+pub mod kind {
+    pub const EOL: u8 = 0;
+    pub const NOP: u8 = 1;
+    pub const MSS: u8 = 2;
+    pub const WINDOW_SCALE: u8 = 3;
+    pub const SACK_PERMITTED: u8 = 4;
+    pub const SACK: u8 = 5;
+    pub const TIMESTAMP: u8 = 8;
+    pub const MPTCP: u8 = 30;
+}
+
+/// One TCP option from a walk: its kind and the octets after its length octet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpOption<'a> {
+    pub kind: u8,
+    pub data: &'a [u8],
+}
+
+/// Iterator over the options of a TCP header; see [`tcp_options`].
+#[derive(Debug, Clone)]
+pub struct TcpOptionIter<'a> {
+    rest: &'a [u8],
+    malformed: bool,
+    overran: bool,
+}
+
+/// Walk the raw option bytes of one TCP header.
+pub fn tcp_options(raw: &[u8]) -> TcpOptionIter<'_> {
+    TcpOptionIter {
+        rest: raw,
+        malformed: false,
+        overran: false,
+    }
+}
+
+impl TcpOptionIter<'_> {
+    /// Did the walk stop at an impossible length?
+    pub fn malformed(&self) -> bool {
+        self.malformed
+    }
+
+    /// Did it stop because an option ran past the end of the bytes (as when a capture cut
+    /// the header), rather than because a length was below 2?
+    pub fn overran(&self) -> bool {
+        self.overran
+    }
+}
+
+impl<'a> Iterator for TcpOptionIter<'a> {
+    type Item = TcpOption<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<TcpOption<'a>> {
+        let (&k, after) = self.rest.split_first()?;
+        match k {
+            kind::EOL => {
+                self.rest = &[];
+                Some(TcpOption { kind: k, data: &[] })
+            }
+            kind::NOP => {
+                self.rest = after;
+                Some(TcpOption { kind: k, data: &[] })
+            }
+            _ => {
+                let Some(&len) = after.first() else {
+                    self.malformed = true;
+                    self.overran = true;
+                    self.rest = &[];
+                    return None;
+                };
+                if len < 2 {
+                    self.malformed = true;
+                    self.rest = &[];
+                    return None;
+                }
+                match self.rest.split_at_checked(usize::from(len)) {
+                    Some((opt, rest)) => {
+                        self.rest = rest;
+                        Some(TcpOption {
+                            kind: k,
+                            data: opt.get(2..).unwrap_or(&[]),
+                        })
+                    }
+                    None => {
+                        self.malformed = true;
+                        self.overran = true;
+                        self.rest = &[];
+                        None
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Options one direction of a connection sent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TcpDirInfo {
+    /// RFC 9740 tcpOptionsFull: bit k (word k/64, bit k%64) = kind k seen.
     pub options_full: [u64; 4],
+    /// Last MSS option value.
     pub mss: u16,
     pub has_mss: bool,
+    /// Last window-scale shift.
     pub window_scale: u8,
     pub has_window_scale: bool,
     pub sack_permitted: bool,
+    /// First and last TSval.
     pub ts_first: u32,
     pub ts_last: u32,
     pub has_ts: bool,
+    /// Sequence number of the first SYN in this direction.
     pub isn: u32,
     pub has_isn: bool,
 }
+
 impl TcpDirInfo {
+    /// IE 209 tcpOptions (deprecated) for kinds 0..63, as a big-endian u64 per reference
+    /// §2.4: kind X at bit (7 - X/8)*8 + X%8, i.e. octet X/8 of the wire value with kind 8i
+    /// at that octet's least significant bit. E.g. MSS (2) -> 0x0400000000000000.
     pub fn tcp_options_legacy(&self) -> u64 {
-        0
+        // Word 0 holds kind X at bit X: octet X/8 counted from the least significant end.
+        // Reversing the octets puts octet X/8 at the X/8-th position from the most
+        // significant end, which is the layout above.
+        self.options_full[0].swap_bytes()
     }
+
+    /// IE 520 tcpOptionsFull as 32 big-endian octets (kind 0 = least significant bit of the
+    /// last octet).
     pub fn tcp_options_full_be(&self) -> [u8; 32] {
-        [0; 32]
+        let mut out = [0u8; 32];
+        for (chunk, word) in out.chunks_exact_mut(8).zip(self.options_full.iter().rev()) {
+            chunk.copy_from_slice(&word.to_be_bytes());
+        }
+        out
     }
+
+    /// Was any kind >= 64 seen (the exporter then needs the 32-octet field)?
     pub fn has_high_kinds(&self) -> bool {
-        false
+        self.options_full[1..].iter().any(|&w| w != 0)
+    }
+
+    #[inline]
+    fn mark(&mut self, k: u8) {
+        if let Some(w) = self.options_full.get_mut(usize::from(k >> 6)) {
+            *w |= 1u64 << (k & 63);
+        }
     }
 }
+
+/// TCP option and MPTCP state of one TCP flow (both directions).
 #[derive(Clone, Debug, Default)]
 pub struct TcpConnInfo {
+    /// Index 0 = initiator → responder.
     pub dir: [TcpDirInfo; 2],
-    pub mptcp: Option<Box<crate::flow::mptcp::MptcpConnInfo>>,
+    /// Present once a valid MPTCP option was seen.
+    pub mptcp: Option<Box<MptcpConnInfo>>,
 }
+
 impl TcpConnInfo {
-    pub fn update(&mut self, _dir: usize, _pkt: &crate::packet::PacketMeta) -> u16 {
-        0
+    /// Fold one packet's TCP options (sent in direction `dir`: 0 initiator → responder, 1
+    /// back; larger values count as 1). Returns [`anomaly`] bits: BAD_TCP_OPTION for an
+    /// impossible option length, a known option with a wrong length, or an MPTCP option
+    /// with a length its subtype does not allow. A walk that only ran into the end of a
+    /// capture-cut header (the dissector marked BAD_TCP_HEADER) is not counted again.
+    pub fn update(&mut self, dir: usize, pkt: &PacketMeta) -> u16 {
+        let d = dir.min(1);
+        let di = &mut self.dir[d];
+        if pkt.tcp_flags & tcp_flags::SYN != 0 && !di.has_isn {
+            di.isn = pkt.tcp_seq;
+            di.has_isn = true;
+        }
+        let raw = pkt.tcp_options();
+        if raw.is_empty() {
+            return 0;
+        }
+        let mut bad = false;
+        let mut it = tcp_options(raw);
+        for opt in &mut it {
+            di.mark(opt.kind);
+            let data = opt.data;
+            match opt.kind {
+                kind::MSS => match *data {
+                    [a, b] => {
+                        di.mss = u16::from_be_bytes([a, b]);
+                        di.has_mss = true;
+                    }
+                    _ => bad = true,
+                },
+                kind::WINDOW_SCALE => match *data {
+                    [s] => {
+                        di.window_scale = s;
+                        di.has_window_scale = true;
+                    }
+                    _ => bad = true,
+                },
+                kind::SACK_PERMITTED => {
+                    if data.is_empty() {
+                        di.sack_permitted = true;
+                    } else {
+                        bad = true;
+                    }
+                }
+                kind::TIMESTAMP => match *data {
+                    [a, b, c, e, _, _, _, _] => {
+                        let tsval = u32::from_be_bytes([a, b, c, e]);
+                        if !di.has_ts {
+                            di.ts_first = tsval;
+                            di.has_ts = true;
+                        }
+                        di.ts_last = tsval;
+                    }
+                    _ => bad = true,
+                },
+                kind::MPTCP => match MptcpOption::parse(data) {
+                    Some(m) => self.mptcp.get_or_insert_with(Default::default).apply(d, &m),
+                    None => bad = true,
+                },
+                _ => {}
+            }
+        }
+        if it.malformed() && !(it.overran() && pkt.anomalies & anomaly::BAD_TCP_HEADER != 0) {
+            bad = true;
+        }
+        if bad { anomaly::BAD_TCP_OPTION } else { 0 }
     }
-    pub fn reset_deltas(&mut self) {}
+
+    /// Restart the delta counters after an export (active timeout).
+    pub fn reset_deltas(&mut self) {
+        if let Some(m) = self.mptcp.as_deref_mut() {
+            m.reset_deltas();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::mptcp::flags as mflags;
+
+    fn walk(raw: &[u8]) -> (Vec<(u8, Vec<u8>)>, bool, bool) {
+        let mut it = tcp_options(raw);
+        let v = (&mut it).map(|o| (o.kind, o.data.to_vec())).collect();
+        (v, it.malformed(), it.overran())
+    }
+
+    #[test]
+    fn walker_typical_syn() {
+        // mss 1460, sackOK, TS val 1 ecr 0, nop, wscale 7.
+        let raw = [
+            2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
+        ];
+        let (v, bad, _) = walk(&raw);
+        assert!(!bad);
+        assert_eq!(
+            v,
+            vec![
+                (2, vec![5, 180]),
+                (4, vec![]),
+                (8, vec![0, 0, 0, 1, 0, 0, 0, 0]),
+                (1, vec![]),
+                (3, vec![7]),
+            ]
+        );
+    }
+
+    #[test]
+    fn walker_eol_stops_and_is_yielded() {
+        let (v, bad, _) = walk(&[1, 0, 2, 4, 5, 180]);
+        assert_eq!(v, vec![(1, vec![]), (0, vec![])]);
+        assert!(!bad);
+    }
+
+    #[test]
+    fn walker_bad_lengths() {
+        // Length 0 and 1: malformed, not an overrun.
+        for raw in [&[2u8, 0, 1, 1][..], &[2, 1, 1, 1]] {
+            let (v, bad, over) = walk(raw);
+            assert!(v.is_empty() && bad && !over, "{raw:?}");
+        }
+        // Length past the end, and a kind with no length octet.
+        let (v, bad, over) = walk(&[1, 8, 10, 0, 0]);
+        assert_eq!(v, vec![(1, vec![])]);
+        assert!(bad && over);
+        let (v, bad, over) = walk(&[1, 1, 30]);
+        assert_eq!(v.len(), 2);
+        assert!(bad && over);
+        // Exactly at the end is fine; an empty area is fine.
+        assert!(!walk(&[2, 4, 5, 180]).1);
+        assert_eq!(walk(&[]), (vec![], false, false));
+        // Nothing more after a failure.
+        let mut it = tcp_options(&[2, 0, 1]);
+        assert!(it.next().is_none() && it.next().is_none());
+    }
+
+    fn pkt(flags: u16, seq: u32, opts: &[u8]) -> PacketMeta {
+        let mut m = PacketMeta {
+            tcp_flags: flags,
+            tcp_seq: seq,
+            protocol: 6,
+            ..PacketMeta::default()
+        };
+        m.tcp_options[..opts.len()].copy_from_slice(opts);
+        m.tcp_options_len = opts.len() as u8;
+        m
+    }
+
+    #[test]
+    fn bitmaps_and_values() {
+        let mut c = TcpConnInfo::default();
+        // EOL + MSS + WS: RFC 9740's example value 0x0D.
+        let a = c.update(0, &pkt(tcp_flags::SYN, 1000, &[2, 4, 5, 180, 3, 3, 7, 0]));
+        assert_eq!(a, 0);
+        let d = c.dir[0];
+        assert_eq!(d.options_full, [0x0d, 0, 0, 0]);
+        assert_eq!(d.tcp_options_full_be()[31], 0x0d);
+        assert_eq!(d.tcp_options_full_be()[..31], [0; 31]);
+        // IE 209: EOL bit 56, MSS bit 58, WS bit 59.
+        assert_eq!(d.tcp_options_legacy(), 0x0d00_0000_0000_0000);
+        assert_eq!((d.mss, d.has_mss), (1460, true));
+        assert_eq!((d.window_scale, d.has_window_scale), (7, true));
+        assert_eq!((d.isn, d.has_isn), (1000, true));
+        assert!(!d.has_high_kinds());
+        assert_eq!(c.dir[1], TcpDirInfo::default());
+    }
+
+    #[test]
+    fn legacy_layout_examples_from_the_reference() {
+        let mut d = TcpDirInfo::default();
+        d.mark(2);
+        assert_eq!(d.tcp_options_legacy(), 0x0400000000000000);
+        let mut d = TcpDirInfo::default();
+        d.mark(30);
+        assert_eq!(d.tcp_options_legacy(), 0x0000004000000000);
+        // MPTCP in IE 520 needs 4 octets: bit 30 is in the 4th octet from the end.
+        assert_eq!(d.tcp_options_full_be()[28], 0x40);
+        // Kinds >= 64 do not exist in IE 209.
+        let mut d = TcpDirInfo::default();
+        d.mark(64);
+        d.mark(255);
+        assert_eq!(d.tcp_options_legacy(), 0);
+        assert!(d.has_high_kinds());
+        let be = d.tcp_options_full_be();
+        assert_eq!(be[0], 0x80);
+        assert_eq!(be[23], 0x01);
+    }
+
+    #[test]
+    fn isn_is_the_first_syn_and_timestamps_first_last() {
+        let mut c = TcpConnInfo::default();
+        let ts = |v: u32| {
+            let mut o = vec![1, 1, 8, 10];
+            o.extend_from_slice(&v.to_be_bytes());
+            o.extend_from_slice(&[0, 0, 0, 0]);
+            o
+        };
+        c.update(1, &pkt(tcp_flags::SYN | tcp_flags::ACK, 500, &ts(10)));
+        c.update(1, &pkt(tcp_flags::SYN | tcp_flags::ACK, 900, &ts(20)));
+        c.update(1, &pkt(tcp_flags::ACK, 501, &ts(30)));
+        let d = c.dir[1];
+        assert_eq!((d.isn, d.has_isn), (500, true));
+        assert_eq!((d.ts_first, d.ts_last, d.has_ts), (10, 30, true));
+        assert!(!c.dir[0].has_isn);
+        // A non-SYN first packet sets no ISN.
+        let mut c = TcpConnInfo::default();
+        c.update(0, &pkt(tcp_flags::ACK, 7, &[]));
+        assert!(!c.dir[0].has_isn);
+    }
+
+    #[test]
+    fn bad_options_are_reported() {
+        let mut c = TcpConnInfo::default();
+        // MSS with length 3, WS with length 4, SACK-permitted with data, TS with length 6.
+        for raw in [
+            &[2u8, 3, 5, 1][..],
+            &[3, 4, 1, 1],
+            &[4, 3, 0, 1],
+            &[8, 6, 0, 0, 0, 0, 1, 1],
+            &[2, 0, 1, 1],
+            &[1, 1, 2, 9, 0, 0],
+        ] {
+            assert_eq!(
+                c.update(0, &pkt(tcp_flags::ACK, 0, raw)),
+                anomaly::BAD_TCP_OPTION,
+                "{raw:?}"
+            );
+        }
+        assert!(!c.dir[0].has_mss && !c.dir[0].has_window_scale);
+        assert!(!c.dir[0].sack_permitted && !c.dir[0].has_ts);
+        // An overrun in a header the capture cut is not an option error.
+        let mut p = pkt(tcp_flags::ACK, 0, &[1, 1, 8, 10, 0, 0]);
+        p.anomalies = anomaly::BAD_TCP_HEADER;
+        assert_eq!(c.update(0, &p), 0);
+        // A wrong length inside a cut header still is.
+        let mut p = pkt(tcp_flags::ACK, 0, &[2, 1, 0, 0]);
+        p.anomalies = anomaly::BAD_TCP_HEADER;
+        assert_eq!(c.update(0, &p), anomaly::BAD_TCP_OPTION);
+    }
+
+    #[test]
+    fn mptcp_allocates_only_for_valid_options() {
+        let mut c = TcpConnInfo::default();
+        // tcpdump's mptcp-dss-oobr: DSS with length 3.
+        let a = c.update(0, &pkt(tcp_flags::SYN, 1, &[2, 4, 64, 12, 30, 3, 0x20, 1]));
+        assert_eq!(a, anomaly::BAD_TCP_OPTION);
+        assert!(c.mptcp.is_none());
+        assert_ne!(c.dir[0].options_full[0] & (1 << 30), 0);
+        // MP_CAPABLE v1 SYN.
+        let a = c.update(0, &pkt(tcp_flags::SYN, 1, &[30, 4, 0x01, 0x01]));
+        assert_eq!(a, 0);
+        let m = c.mptcp.as_deref().unwrap();
+        assert_eq!(m.version, Some(1));
+        assert_eq!(m.dir[0].subtypes, 1);
+        assert_ne!(m.dir[0].flags & mflags::KEYS_INCOMPLETE, 0);
+    }
+
+    #[test]
+    fn mptcp_v1_handshake_through_update() {
+        let mut c = TcpConnInfo::default();
+        let k_srv = 0x99aabbccddeeff00u64.to_be_bytes();
+        let k_cli = 0x1122334455667788u64.to_be_bytes();
+        let mut synack = vec![30, 12, 0x01, 0x01];
+        synack.extend_from_slice(&k_srv);
+        let mut ack = vec![1, 1, 30, 20, 0x01, 0x01];
+        ack.extend_from_slice(&k_cli);
+        ack.extend_from_slice(&k_srv);
+        assert_eq!(
+            c.update(0, &pkt(tcp_flags::SYN, 1, &[30, 4, 0x01, 0x01])),
+            0
+        );
+        assert_eq!(
+            c.update(1, &pkt(tcp_flags::SYN | tcp_flags::ACK, 2, &synack)),
+            0
+        );
+        assert_eq!(c.update(0, &pkt(tcp_flags::ACK, 2, &ack)), 0);
+        let m = c.mptcp.as_deref().unwrap();
+        assert_eq!(m.dir[0].sender_token, 0x1dce6604);
+        assert_eq!(m.dir[1].sender_token, 0x7b981f5b);
+        assert_eq!(m.receiver_token(0), Some(0x7b981f5b));
+        assert_eq!(m.dir[0].flags & mflags::KEYS_INCOMPLETE, 0);
+    }
+
+    #[test]
+    fn reset_deltas_clears_mapped_octets() {
+        let mut c = TcpConnInfo::default();
+        c.reset_deltas();
+        let mut dss = vec![30, 14, 0x20, 0x04];
+        dss.extend_from_slice(&[0, 0, 0, 9, 0, 0, 0, 1, 0, 100]);
+        assert_eq!(c.update(0, &pkt(tcp_flags::ACK, 0, &dss)), 0);
+        assert_eq!(c.mptcp.as_deref().unwrap().dir[0].mapped_octets, 100);
+        c.reset_deltas();
+        assert_eq!(c.mptcp.as_deref().unwrap().dir[0].mapped_octets, 0);
+    }
+
+    #[test]
+    fn update_never_panics_on_garbage() {
+        let mut c = TcpConnInfo::default();
+        let mut x: u32 = 0x1234_5678;
+        for _ in 0..20_000 {
+            let mut raw = [0u8; 40];
+            for b in raw.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                // Bias toward small kinds and lengths so the walk gets somewhere.
+                *b = if x & 3 == 0 { 30 } else { (x >> 8) as u8 % 44 };
+            }
+            let n = (x as usize) % 41;
+            let _ = c.update((x >> 3) as usize % 3, &pkt(tcp_flags::ACK, x, &raw[..n]));
+        }
+    }
 }

@@ -32,7 +32,10 @@ fn missing_capture_file() {
     let o = meter(&["--pcap", "/nonexistent/capture.pcap"]);
     assert_eq!(o.status.code(), Some(1));
     let l = stderr_line(&o);
-    assert!(l.contains("/nonexistent/capture.pcap") && l.contains("No such file"), "{l}");
+    assert!(
+        l.contains("/nonexistent/capture.pcap") && l.contains("No such file"),
+        "{l}"
+    );
 }
 
 #[test]
@@ -77,7 +80,10 @@ fn unknown_option_and_bad_values() {
         let o = meter(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         let l = stderr_line(&o);
-        assert!(l.starts_with("meter: ") && l.ends_with("(see meter --help)"), "{l}");
+        assert!(
+            l.starts_with("meter: ") && l.ends_with("(see meter --help)"),
+            "{l}"
+        );
     }
 }
 
@@ -91,5 +97,8 @@ fn a_capture_with_no_packets_is_not_an_error() {
     let o = meter(&["--pcap", p.to_str().unwrap(), "--summary", "json"]);
     assert_eq!(o.status.code(), Some(0));
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains("\"packets\":0") && e.contains("\"conservation_ok\":true"), "{e}");
+    assert!(
+        e.contains("\"packets\":0") && e.contains("\"conservation_ok\":true"),
+        "{e}"
+    );
 }

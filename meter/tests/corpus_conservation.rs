@@ -73,7 +73,12 @@ fn check(path: &Path, workers: usize, max_flows: usize) -> (u64, bool) {
     };
     let s = seen.lock().unwrap();
     let st = &r.stats;
-    assert!(s.empty.is_empty(), "{}: records without packets: {:?}", path.display(), s.empty);
+    assert!(
+        s.empty.is_empty(),
+        "{}: records without packets: {:?}",
+        path.display(),
+        s.empty
+    );
     assert_eq!(
         s.packets + st.dropped_frames(),
         st.frames,

@@ -50,6 +50,10 @@ impl IpfixOutput {
                 options::write_ie_type_record(enc, &ie)
             });
         }
+        // Options records travel in messages of their own: nfcapd counts only the records
+        // of templates it understands, and a message that mixes both would make it report
+        // sequence errors for a correct stream.
+        exporter.flush(now_secs);
         Ok(IpfixOutput {
             exporter,
             profile,
@@ -106,6 +110,7 @@ impl FlowOutput for IpfixOutput {
         let (idle, active) = (stats.idle_timeout_secs, stats.active_timeout_secs);
         let not_sent_flows = stats.export_dropped_records;
         let not_sent_packets = stats.export_dropped_packets;
+        self.exporter.flush(now);
         self.write_options(options::TID_METERING_STATS, now, |ie| match ie.id {
             id if id == iana::OBSERVATION_DOMAIN_ID.id => Value::U32(odid),
             id if id == iana::EXPORTED_MESSAGE_TOTAL_COUNT.id => Value::U64(first.messages),

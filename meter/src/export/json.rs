@@ -156,19 +156,6 @@ impl<W: Write + Send> FlowOutput for JsonOutput<W> {
     }
 
     fn finish(mut self: Box<Self>, _stats: &MeterStats, _now: u32) -> Result<OutputReport, String> {
-        if let Err(e) = self.out.flush() {
-            self.error.get_or_insert(e);
-        }
-        match self.error {
-            // A closed pipe (`meter ... | head`) is the reader's choice, not our failure.
-            Some(e) if e.kind() != io::ErrorKind::BrokenPipe => {
-                Err(format!("cannot write JSON output: {e}"))
-            }
-            _ => Ok(OutputReport {
-                name: "json".into(),
-                records: self.records,
-                ..Default::default()
-            }),
-        }
+        super::finish_lines(&mut self.out, self.error.take(), "json", self.records)
     }
 }

@@ -11,6 +11,7 @@ pub mod json;
 pub mod profile;
 pub mod text;
 
+use std::io::{self, BufWriter, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::flow::FlowRecord;
@@ -47,4 +48,25 @@ pub fn wall_secs() -> u32 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as u32)
         .unwrap_or(0)
+}
+
+/// End a line-oriented output: flush it and turn the first write error into the result.
+/// A closed pipe (`meter ... | head`) is the reader's choice, not a failure.
+pub(crate) fn finish_lines<W: Write>(
+    out: &mut BufWriter<W>,
+    error: Option<io::Error>,
+    name: &str,
+    records: u64,
+) -> Result<OutputReport, String> {
+    let error = error.or_else(|| out.flush().err());
+    match error {
+        Some(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write {name} output: {e}"))
+        }
+        _ => Ok(OutputReport {
+            name: name.into(),
+            records,
+            ..Default::default()
+        }),
+    }
 }

@@ -196,19 +196,7 @@ impl<W: Write + Send> FlowOutput for TextOutput<W> {
     }
 
     fn finish(mut self: Box<Self>, _stats: &MeterStats, _now: u32) -> Result<OutputReport, String> {
-        if let Err(e) = self.out.flush() {
-            self.error.get_or_insert(e);
-        }
-        match self.error {
-            Some(e) if e.kind() != io::ErrorKind::BrokenPipe => {
-                Err(format!("cannot write flow lines: {e}"))
-            }
-            _ => Ok(OutputReport {
-                name: "text".into(),
-                records: self.records,
-                ..Default::default()
-            }),
-        }
+        super::finish_lines(&mut self.out, self.error.take(), "text", self.records)
     }
 }
 

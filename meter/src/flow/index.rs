@@ -55,10 +55,12 @@ impl FlowIndex {
         hash as usize & self.mask
     }
 
-    /// Load the home bucket of `hash` so a later lookup finds it in cache.
+    /// Load the home bucket of `hash` so a later lookup finds it in cache. The caller
+    /// folds the returned word into a value it passes to `std::hint::black_box`, so the
+    /// load is kept without serialising a batch of them.
     #[inline]
     pub fn warm(&self, hash: u64) -> u64 {
-        std::hint::black_box(self.buckets[self.home(hash)].0[0])
+        self.buckets[self.home(hash)].0[0]
     }
 
     /// The first candidate slab index whose tag matches (a hint for warming the entry).
@@ -112,6 +114,12 @@ impl FlowIndex {
                 return;
             }
         }
+    }
+
+    /// Forget every entry.
+    pub fn clear(&mut self) {
+        self.buckets.fill(Bucket([EMPTY; SLOTS]));
+        self.passed.fill(0);
     }
 
     /// Remove the entry `(hash, idx)`; false if it is not there.

@@ -81,26 +81,34 @@ impl TableStats {
     }
 }
 
+/// One flow. The layout is explicit because a packet's cost is the cache lines it touches:
+/// line 0 holds what every lookup and touch needs (key, times, direction, TCP state),
+/// lines 1–2 the two directions' counters; the list links and the TCP option state follow.
+#[repr(C, align(64))]
 struct Flow {
+    // Line 0.
     key: FlowKey,
-    hash: u64,
-    lru_prev: u32,
-    lru_next: u32,
-    age_prev: u32,
-    age_next: u32,
     /// Table clock at the last packet.
     last_seen_ns: u64,
     /// Table clock when the flow was last moved to the LRU tail (orders the LRU list).
     lru_stamp_ns: u64,
-    /// Table clock when the current record started (orders the age list).
-    record_start_ns: u64,
     a_is_initiator: bool,
     tcp_state: u8,
     ip_version: u8,
+    /// In the table (false once finished, until the slot is reused).
+    live: bool,
+    // Lines 1–2.
+    dir: [DirStats; 2],
+    /// Table clock when the current record started (orders the age list).
+    record_start_ns: u64,
+    lru_prev: u32,
+    lru_next: u32,
+    // Line 3 on.
+    age_prev: u32,
+    age_next: u32,
     inner_vlan: u16,
     mpls_top: u32,
     ingress: u32,
-    dir: [DirStats; 2],
     tcp: TcpConnInfo,
 }
 
@@ -142,7 +150,9 @@ impl FlowTable {
         FlowTable {
             cfg,
             relink_ns: (cfg.idle_timeout_ns / 64).max(NS),
-            slab: Vec::with_capacity(max.min(1 << 16)),
+            // Reserved once (address space; pages are touched as flows arrive), so the slab
+            // never moves while metering.
+            slab: Vec::with_capacity(max),
             free: Vec::new(),
             index: FlowIndex::with_capacity(max),
             lru: List::EMPTY,
@@ -181,20 +191,30 @@ impl FlowTable {
     }
 
     /// Fold a batch of packets, in order, with their memory accesses overlapped.
+    ///
+    /// Stages, each a tight loop so that all its loads fit in the CPU's reorder window and
+    /// are in flight together: hash every packet; load every home bucket; load the lines
+    /// of every candidate entry; then fold the packets in order (now mostly cache hits).
     pub fn update_batch(&mut self, pkts: &[PacketMeta], sink: &mut impl RecordSink) {
-        const B: usize = 16;
+        const B: usize = 32;
         let mut prep = [(FlowKey::default(), false, 0u64); B];
         for chunk in pkts.chunks(B) {
-            let mut warm = 0u64;
+            let n = chunk.len();
             for (p, slot) in chunk.iter().zip(prep.iter_mut()) {
                 let (key, src_is_a) = FlowKey::of(p);
-                let hash = key.hash64();
-                warm ^= self.index.warm(hash);
-                *slot = (key, src_is_a, hash);
+                *slot = (key, src_is_a, key.hash64());
             }
-            for &(_, _, hash) in &prep[..chunk.len()] {
+            let mut warm = 0u64;
+            for &(_, _, hash) in &prep[..n] {
+                warm ^= self.index.warm(hash);
+            }
+            for &(_, _, hash) in &prep[..n] {
                 if let Some(c) = self.index.first_candidate(hash) {
-                    warm ^= self.slab[c as usize].hash;
+                    // The lines the update will touch: key line, both directions'
+                    // counters, and the TCP state.
+                    let f = &self.slab[c as usize];
+                    warm ^= f.last_seen_ns ^ f.dir[0].packets ^ f.dir[1].packets;
+                    warm ^= u64::from(f.tcp.dir[0].mss) ^ u64::from(f.tcp.dir[1].mss);
                 }
             }
             std::hint::black_box(warm);
@@ -304,11 +324,23 @@ impl FlowTable {
         }
     }
 
-    /// Export every flow (end of input, shutdown).
+    /// Export every flow (end of input, shutdown). Walks the slab in memory order and
+    /// clears the index in one pass instead of removing flows one by one.
     pub fn flush(&mut self, reason: EndReason, sink: &mut impl RecordSink) {
-        while self.lru.head != NIL {
-            self.finish(self.lru.head, reason, sink);
+        for idx in 0..self.slab.len() as u32 {
+            if self.slab[idx as usize].live {
+                self.slab[idx as usize].live = false;
+                if self.has_packets(idx) {
+                    let rec = self.record(idx, reason, true);
+                    sink.emit(rec);
+                }
+            }
         }
+        self.index.clear();
+        self.lru = List::EMPTY;
+        self.age = List::EMPTY;
+        self.free = (0..self.slab.len() as u32).rev().collect();
+        self.len = 0;
     }
 
     fn create(
@@ -337,7 +369,6 @@ impl FlowTable {
         let initiator_is_src = !(pkt.protocol == 6 && pkt.tcp_flags & syn_ack == syn_ack);
         let flow = Flow {
             key,
-            hash,
             lru_prev: NIL,
             lru_next: NIL,
             age_prev: NIL,
@@ -348,6 +379,7 @@ impl FlowTable {
             a_is_initiator: src_is_a == initiator_is_src,
             tcp_state: 0,
             ip_version: pkt.ip_version,
+            live: true,
             inner_vlan: pkt.inner_vlan,
             mpls_top: pkt.mpls_top,
             ingress: pkt.ingress,
@@ -397,10 +429,11 @@ impl FlowTable {
         if idx == NIL {
             return;
         }
-        let hash = self.slab[idx as usize].hash;
+        let hash = self.slab[idx as usize].key.hash64();
         self.index.remove(hash, idx);
         self.unlink_lru(idx);
         self.unlink_age(idx);
+        self.slab[idx as usize].live = false;
         self.free.push(idx);
         self.len -= 1;
         // A flow whose packets all left in an active-timeout record has nothing more to say.
@@ -576,6 +609,14 @@ mod tests {
     const SA: u16 = tcp_flags::SYN | tcp_flags::ACK;
     const A: u16 = tcp_flags::ACK;
     const FA: u16 = tcp_flags::FIN | tcp_flags::ACK;
+
+    #[test]
+    fn hot_fields_share_the_first_cache_line() {
+        // The fast path relies on this layout; a change of field order must be deliberate.
+        assert_eq!(std::mem::align_of::<Flow>(), 64);
+        assert_eq!(std::mem::offset_of!(Flow, dir), 64);
+        assert!(std::mem::offset_of!(Flow, ip_version) < 64);
+    }
 
     #[test]
     fn tcp_connection_is_one_record_ended_by_last_ack() {

@@ -4,7 +4,7 @@
 //! A flow record becomes one uniflow record per direction that carried packets (RFC 5103
 //! record adjacency: the two directions of a connection are exported back to back). Each
 //! uniflow picks one of a small set of templates by IP version and by what it carries:
-//! non-TCP, TCP, or TCP with MPTCP, and for TCP whether an option kind ≥ 64 was seen (then
+//! ICMP, other non-TCP, TCP, or TCP with MPTCP, and for TCP whether an option kind ≥ 64 was seen (then
 //! tcpOptionsFull needs all 32 octets instead of 8).
 //!
 //! Every template is a list of `(Field, Getter)` pairs: the template record, the binary
@@ -132,32 +132,40 @@ pub struct Kind {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layer {
+    /// Neither TCP nor ICMP: UDP, SCTP, DCCP, port-less protocols.
     Other,
+    /// ICMP / ICMPv6: the type and code ride in their own IE. They never share a template
+    /// with destinationTransportPort, because nfdump stores both in one slot and keeps the
+    /// later one.
+    Icmp,
     Tcp,
     Mptcp,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = {
+    /// Layers in template-ID order (within one IP version).
+    const LAYERS: [(Layer, bool); 6] = [
+        (Layer::Other, false),
+        (Layer::Icmp, false),
+        (Layer::Tcp, false),
+        (Layer::Tcp, true),
+        (Layer::Mptcp, false),
+        (Layer::Mptcp, true),
+    ];
+
+    pub const ALL: [Kind; 12] = {
         let mut all = [Kind {
             ipv6: false,
             layer: Layer::Other,
             wide_options: false,
-        }; 10];
+        }; 12];
         let mut i = 0;
-        while i < 10 {
-            let ipv6 = i >= 5;
-            let (layer, wide) = match i % 5 {
-                0 => (Layer::Other, false),
-                1 => (Layer::Tcp, false),
-                2 => (Layer::Tcp, true),
-                3 => (Layer::Mptcp, false),
-                _ => (Layer::Mptcp, true),
-            };
+        while i < 12 {
+            let (layer, wide_options) = Kind::LAYERS[i % 6];
             all[i] = Kind {
-                ipv6,
+                ipv6: i >= 6,
                 layer,
-                wide_options: wide,
+                wide_options,
             };
             i += 1;
         }
@@ -166,6 +174,7 @@ impl Kind {
 
     pub fn of(uf: &Uniflow<'_>) -> Kind {
         let layer = match (uf.tcp, uf.mptcp) {
+            (None, _) if matches!(uf.rec.protocol, 1 | 58) => Layer::Icmp,
             (None, _) => Layer::Other,
             (Some(_), None) => Layer::Tcp,
             (Some(_), Some(_)) => Layer::Mptcp,
@@ -178,14 +187,11 @@ impl Kind {
     }
 
     fn index(self) -> usize {
-        let l = match (self.layer, self.wide_options) {
-            (Layer::Other, _) => 0,
-            (Layer::Tcp, false) => 1,
-            (Layer::Tcp, true) => 2,
-            (Layer::Mptcp, false) => 3,
-            (Layer::Mptcp, true) => 4,
-        };
-        usize::from(self.ipv6) * 5 + l
+        let l = Kind::LAYERS
+            .iter()
+            .position(|&(layer, wide)| layer == self.layer && wide == self.wide_options)
+            .unwrap_or(0);
+        usize::from(self.ipv6) * 6 + l
     }
 
     pub fn template_id(self) -> u16 {
@@ -334,7 +340,8 @@ fn build_spec(kind: Kind, pen: u32) -> Spec {
         }));
     }
     match kind.layer {
-        Layer::Other => {
+        Layer::Other => {}
+        Layer::Icmp => {
             if kind.ipv6 {
                 f.push((Field::new(iana::ICMP_TYPE_CODE_IPV6), |u| {
                     Value::U16(u16::from(u.stats.icmp_type) << 8 | u16::from(u.stats.icmp_code))

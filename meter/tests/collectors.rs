@@ -130,10 +130,8 @@ fn expected_counts(truth: &Truth, ports: Ports) -> Counts {
         .iter()
         .map(|(k, f)| {
             let mut k = *k;
-            if ports == Ports::Nfdump {
-                if matches!(k.proto, 1 | 58) {
-                    k.dport = f.icmp_type_code.unwrap_or(0);
-                }
+            if ports == Ports::Nfdump && matches!(k.proto, 1 | 58) {
+                k.dport = f.icmp_type_code.unwrap_or(0);
             }
             (k, (f.packets, f.l3_octets))
         })

@@ -256,18 +256,11 @@ impl Nfacctd {
         if self.stopped {
             return Ok(());
         }
-        self.daemon
-            .wait_udp_drained(self.port, true, STOP_TIMEOUT)?;
-        let status = self.daemon.stop("INT", STOP_TIMEOUT)?;
+        let r = self
+            .daemon
+            .drain_and_stop(self.port, true, "INT", STOP_TIMEOUT);
         self.stopped = true;
-        match status {
-            Some(s) if s.success() => Ok(()),
-            other => Err(HarnessError::Failed {
-                what: self.daemon.program().to_string(),
-                status: other.and_then(|s| s.code()),
-                output: self.daemon.log_text(),
-            }),
-        }
+        r
     }
 
     /// The plugin's rows. Requires [`Nfacctd::stop`]; no file means no flows were purged.

@@ -133,18 +133,11 @@ impl Nfcapd {
         if self.stopped {
             return Ok(());
         }
-        self.daemon
-            .wait_udp_drained(self.port, false, STOP_TIMEOUT)?;
-        let status = self.daemon.stop("TERM", STOP_TIMEOUT)?;
+        let r = self
+            .daemon
+            .drain_and_stop(self.port, false, "TERM", STOP_TIMEOUT);
         self.stopped = true;
-        match status {
-            Some(s) if s.success() => Ok(()),
-            other => Err(HarnessError::Failed {
-                what: "nfcapd".into(),
-                status: other.and_then(|s| s.code()),
-                output: self.daemon.log_text(),
-            }),
-        }
+        r
     }
 
     /// Everything nfcapd printed so far (tail).

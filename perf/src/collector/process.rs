@@ -258,6 +258,27 @@ impl Daemon {
         Ok(self.exited.flatten())
     }
 
+    /// The graceful stop of a collector: wait until it has read everything sent to
+    /// `port` (and, with `wait_plugin`, until its plugin is idle), send `signal`, and
+    /// require a clean exit.
+    pub(crate) fn drain_and_stop(
+        &mut self,
+        port: u16,
+        wait_plugin: bool,
+        signal: &str,
+        timeout: Duration,
+    ) -> Result<(), HarnessError> {
+        self.wait_udp_drained(port, wait_plugin, timeout)?;
+        match self.stop(signal, timeout)? {
+            Some(s) if s.success() => Ok(()),
+            other => Err(HarnessError::Failed {
+                what: self.program().to_string(),
+                status: other.and_then(|s| s.code()),
+                output: self.log_text(),
+            }),
+        }
+    }
+
     fn kill_group(&mut self) {
         let _ = run_kill(&["-KILL", "--", &format!("-{}", self.pid)]);
         // Reap, and wait until every group member holding the pipes is gone; bounded so

@@ -616,6 +616,8 @@ mod tests {
         assert_eq!(std::mem::align_of::<Flow>(), 64);
         assert_eq!(std::mem::offset_of!(Flow, dir), 64);
         assert!(std::mem::offset_of!(Flow, ip_version) < 64);
+        // The README states the memory per flow.
+        assert_eq!(std::mem::size_of::<Flow>(), 384);
     }
 
     #[test]

@@ -74,6 +74,11 @@ pub struct Cli {
     #[arg(long, value_name = "OCTETS", default_value_t = 1472, value_parser = clap::value_parser!(u32).range(256..=65535))]
     pub max_message_size: u32,
 
+    /// Octets of tcpControlBits in IPFIX: 2 (all flags, RFC 9565) or 1 (the low 8 bits, for
+    /// pmacct nfacctd before 1.7.8 — Debian 12's — which reads the 2-octet form as 0).
+    #[arg(long, value_name = "1|2", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=2))]
+    pub tcp_flags_octets: u16,
+
     /// Seconds between template retransmissions over UDP.
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=86400))]
     pub template_refresh: u32,

@@ -65,6 +65,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             &collectors,
             cfg,
             cli.pen,
+            cli.tcp_flags_octets,
             wall_secs(),
         )?));
     }

@@ -506,3 +506,40 @@ fn netflow_parser_decodes_file_and_udp_streams() {
         "file and UDP streams carry different records"
     );
 }
+
+/// nfacctd 1.7.7 (Debian 12) reads a 2-octet tcpControlBits as 0; with
+/// `--tcp-flags-octets 1` it reads the flags each TCP uniflow really sent.
+#[test]
+fn nfacctd_reads_tcp_flags_in_one_octet_mode() {
+    let fx = fixture(15);
+    let prims = [CustomPrimitive::new("tcp_flags_1", "6", 1, "u_int")];
+    let mut pm = Nfacctd::start(&prims).expect("start nfacctd");
+    run_meter(
+        &fx,
+        &["--ipfix", &udp_url(pm.addr()), "--tcp-flags-octets", "1"],
+    );
+    pm.stop().expect("stop nfacctd");
+    let rows = pm.records().expect("nfacctd records");
+    let mut checked = 0;
+    for r in rows.iter().filter(|r| r.proto == 6) {
+        let k = UniflowKey {
+            src: r.src,
+            dst: r.dst,
+            sport: r.sport,
+            dport: r.dport,
+            proto: r.proto,
+        };
+        let want = fx.truth.uniflows[&k].tcp_flags & 0xff;
+        let got: u16 = r
+            .custom("tcp_flags_1")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no tcp_flags_1 in {r:?}"));
+        assert_eq!(got, want, "{k:?}");
+        assert_ne!(
+            got, 0,
+            "{k:?}: every TCP uniflow of the scenario sent flags"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} TCP uniflows");
+}

@@ -29,11 +29,12 @@ impl IpfixOutput {
         collectors: &[CollectorUrl],
         cfg: ExporterConfig,
         pen: u32,
+        tcp_flags_octets: u16,
         now_secs: u32,
     ) -> Result<IpfixOutput, String> {
         let odid = cfg.odid;
         let mut exporter = Exporter::new(cfg, collectors).map_err(|e| e.to_string())?;
-        let profile = Profile::new(pen);
+        let profile = Profile::with_tcp_flags_octets(pen, tcp_flags_octets);
         for spec in profile.specs() {
             exporter.add_template(spec.template.clone());
         }

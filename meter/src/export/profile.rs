@@ -214,7 +214,17 @@ pub struct Profile {
 
 impl Profile {
     pub fn new(pen: u32) -> Profile {
-        let specs = Kind::ALL.iter().map(|&k| build_spec(k, pen)).collect();
+        Profile::with_tcp_flags_octets(pen, 2)
+    }
+
+    /// `tcp_flags_octets` 1 exports tcpControlBits reduced to its low 8 bits (RFC 9565
+    /// allows it): pmacct before 1.7.8, Debian 12's among them, reads the 2-octet form as 0.
+    pub fn with_tcp_flags_octets(pen: u32, tcp_flags_octets: u16) -> Profile {
+        let flags_len = tcp_flags_octets.clamp(1, 2);
+        let specs = Kind::ALL
+            .iter()
+            .map(|&k| build_spec(k, pen, flags_len))
+            .collect();
         Profile { pen, specs }
     }
 
@@ -265,7 +275,7 @@ fn advertised_v6(uf: &Uniflow<'_>) -> Ipv6Addr {
     }
 }
 
-fn build_spec(kind: Kind, pen: u32) -> Spec {
+fn build_spec(kind: Kind, pen: u32, flags_len: u16) -> Spec {
     let mut f: Vec<(Field, Getter)> = Vec::with_capacity(48);
     let e = |i: Ie| i.with_pen(pen);
     if kind.ipv6 {
@@ -353,7 +363,7 @@ fn build_spec(kind: Kind, pen: u32) -> Spec {
             }
         }
         Layer::Tcp | Layer::Mptcp => {
-            f.push((Field::new(iana::TCP_CONTROL_BITS), |u| {
+            f.push((Field::sized(iana::TCP_CONTROL_BITS, flags_len), |u| {
                 Value::U16(u.stats.tcp_flags)
             }));
             let opt_len = if kind.wide_options { 32 } else { 8 };
@@ -464,5 +474,40 @@ fn build_spec(kind: Kind, pen: u32) -> Spec {
         kind,
         template: Template::new(id, fields),
         getters,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags_len(p: &Profile, layer: Layer) -> Option<u16> {
+        let spec = p.specs().iter().find(|s| s.kind.layer == layer)?;
+        spec.template
+            .fields
+            .iter()
+            .find(|f| f.ie.id == iana::TCP_CONTROL_BITS.id)
+            .map(|f| f.length)
+    }
+
+    #[test]
+    fn tcp_flags_width_follows_the_setting() {
+        assert_eq!(flags_len(&Profile::new(32473), Layer::Tcp), Some(2));
+        let compat = Profile::with_tcp_flags_octets(32473, 1);
+        assert_eq!(flags_len(&compat, Layer::Tcp), Some(1));
+        assert_eq!(flags_len(&compat, Layer::Mptcp), Some(1));
+        assert_eq!(flags_len(&compat, Layer::Other), None);
+    }
+
+    #[test]
+    fn template_ids_are_distinct_and_fields_match_getters() {
+        let p = Profile::new(32473);
+        let mut ids: Vec<u16> = p.specs().iter().map(|s| s.template.id).collect();
+        ids.dedup();
+        assert_eq!(ids, (256..=267).collect::<Vec<_>>());
+        for s in p.specs() {
+            assert_eq!(s.template.fields.len(), s.getters.len());
+            assert_eq!(s.kind.template_id(), s.template.id);
+        }
     }
 }

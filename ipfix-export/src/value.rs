@@ -104,6 +104,18 @@ impl<'b> RecordEncoder<'b> {
         self.buf.extend_from_slice(&be32[32 - len..]);
     }
 
+    /// An unsigned value in a field of at most 8 octets (every unsigned IE but 256-bit
+    /// flags): the low-order octets, without the 32-octet detour.
+    #[inline]
+    fn put_uint(&mut self, v: u64, length: u16) {
+        let len = usize::from(length);
+        if length != VARLEN && len <= 8 {
+            self.buf.extend_from_slice(&v.to_be_bytes()[8 - len..]);
+        } else {
+            self.put_unsigned_be(&be32_of(v), length);
+        }
+    }
+
     fn put_varlen_prefix(&mut self, len: usize) {
         if len < 255 {
             self.buf.push(len as u8);
@@ -216,10 +228,10 @@ impl FieldSink for RecordEncoder<'_> {
     fn put(&mut self, field: &Field, value: Value<'_>) {
         let length = field.length;
         match value {
-            Value::U8(v) => self.put_unsigned_be(&be32_of(u64::from(v)), length),
-            Value::U16(v) => self.put_unsigned_be(&be32_of(u64::from(v)), length),
-            Value::U32(v) => self.put_unsigned_be(&be32_of(u64::from(v)), length),
-            Value::U64(v) => self.put_unsigned_be(&be32_of(v), length),
+            Value::U8(v) => self.put_uint(u64::from(v), length),
+            Value::U16(v) => self.put_uint(u64::from(v), length),
+            Value::U32(v) => self.put_uint(u64::from(v), length),
+            Value::U64(v) => self.put_uint(v, length),
             Value::U256(v) => self.put_unsigned_be(&v, length),
             Value::Bool(v) => self.put_exact(&[if v { 1 } else { 2 }], length),
             Value::Ipv4(a) => self.put_exact(&a.octets(), length),

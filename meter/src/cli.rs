@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::export::OutputReport;
 use crate::flow::EndReason;
 use crate::packet::{DropReason, anomaly};
 use crate::pipeline::{MeterStats, RunResult};
@@ -282,10 +281,6 @@ pub fn summary_json(r: &RunResult, elapsed: std::time::Duration) -> String {
         }
     );
     o
-}
-
-pub fn report_ok(r: &[Result<OutputReport, String>]) -> bool {
-    r.iter().all(|x| x.is_ok())
 }
 
 #[cfg(test)]

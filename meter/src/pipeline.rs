@@ -113,21 +113,20 @@ pub struct RunResult {
     pub source_error: Option<SourceError>,
 }
 
-enum ExportMsg {
-    Records(Vec<FlowRecord>),
-}
+/// A batch of finished flow records on its way to the exporter thread.
+type RecordBatch = Vec<FlowRecord>;
 
 /// Collects a worker's finished records into batches for the exporter.
 struct BatchSink {
     batch: Vec<FlowRecord>,
-    tx: Sender<ExportMsg>,
+    tx: Sender<RecordBatch>,
     policy: ExportPolicy,
     dropped_records: u64,
     dropped_packets: u64,
 }
 
 impl BatchSink {
-    fn new(tx: Sender<ExportMsg>, policy: ExportPolicy) -> Self {
+    fn new(tx: Sender<RecordBatch>, policy: ExportPolicy) -> Self {
         BatchSink {
             batch: Vec::with_capacity(RECORD_BATCH),
             tx,
@@ -143,13 +142,13 @@ impl BatchSink {
         }
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(RECORD_BATCH));
         let lost = match self.policy {
-            ExportPolicy::Block => self.tx.send(ExportMsg::Records(batch)).err().map(|e| e.0),
-            ExportPolicy::Drop => match self.tx.try_send(ExportMsg::Records(batch)) {
+            ExportPolicy::Block => self.tx.send(batch).err().map(|e| e.0),
+            ExportPolicy::Drop => match self.tx.try_send(batch) {
                 Ok(()) => None,
                 Err(TrySendError::Full(m) | TrySendError::Disconnected(m)) => Some(m),
             },
         };
-        if let Some(ExportMsg::Records(b)) = lost {
+        if let Some(b) = lost {
             self.dropped_records += b.len() as u64;
             self.dropped_packets += b.iter().map(FlowRecord::packets).sum::<u64>();
         }
@@ -172,7 +171,7 @@ struct ExportTotals {
 }
 
 fn run_exporter(
-    rx: Receiver<ExportMsg>,
+    rx: Receiver<RecordBatch>,
     mut outputs: Vec<Box<dyn FlowOutput>>,
 ) -> (Vec<Box<dyn FlowOutput>>, ExportTotals) {
     let mut totals = ExportTotals {
@@ -182,7 +181,7 @@ fn run_exporter(
     let mut last_tick = wall_secs();
     loop {
         match rx.recv_timeout(std::time::Duration::from_millis(500)) {
-            Ok(ExportMsg::Records(batch)) => {
+            Ok(batch) => {
                 let now = wall_secs();
                 for rec in &batch {
                     totals.packets += rec.packets();
@@ -343,7 +342,7 @@ pub fn run_file(
 ) -> Result<RunResult, RunError> {
     let mut reader = CaptureReader::open(path)?;
     let workers = cfg.workers.max(1);
-    let (tx, rx) = bounded::<ExportMsg>(cfg.export_queue_batches.max(1));
+    let (tx, rx) = bounded::<RecordBatch>(cfg.export_queue_batches.max(1));
     let exporter = thread::Builder::new()
         .name("meter-export".into())
         .spawn(move || run_exporter(rx, outputs))
@@ -441,7 +440,7 @@ fn run_workers(
     stats: &mut MeterStats,
     cfg: &PipelineConfig,
     workers: usize,
-    tx: Sender<ExportMsg>,
+    tx: Sender<RecordBatch>,
 ) -> Result<Option<SourceError>, RunError> {
     let cores = if cfg.pin_workers {
         core_affinity::get_core_ids().unwrap_or_default()

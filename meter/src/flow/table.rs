@@ -59,7 +59,8 @@ pub struct TableStats {
     pub records_by_reason: [u64; 6],
     /// Packets with each anomaly bit (index = bit number).
     pub anomalies: [u64; anomaly::COUNT],
-    /// Largest number of flows held at once.
+    /// Largest number of flows held at once (merged over workers: the sum of their peaks,
+    /// an upper bound of what all tables held together).
     pub peak_flows: u64,
     /// Flows with MPTCP options seen.
     pub mptcp_flows: u64,

@@ -25,10 +25,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use super::process::{Daemon, TempDir, free_udp_port};
+use super::process::{Daemon, Launch, TempDir, start_on_free_port};
 use super::{HarnessError, io_err};
 
-const START_ATTEMPTS: usize = 8;
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 const PLUGIN: &str = "perf";
@@ -157,10 +156,9 @@ impl Nfacctd {
         for p in &cfg.primitives {
             p.validate()?;
         }
-        let mut last = None;
-        for _ in 0..START_ATTEMPTS {
+        // "bind() ... failed (errno: 98)": the port was taken between probe and bind.
+        start_on_free_port("nfacctd", "errno: 98", |port| {
             let dir = TempDir::new("perf-nfacctd")?;
-            let port = free_udp_port()?;
             let csv = dir.path().join("records.csv");
             let conf = dir.path().join("nfacctd.conf");
             let prims = dir.path().join("primitives.lst");
@@ -207,30 +205,18 @@ impl Nfacctd {
                 },
                 READY_TIMEOUT,
             );
-            match r {
-                Ok(_) => {
-                    return Ok(Nfacctd {
-                        daemon,
-                        dir,
-                        port,
-                        csv,
-                        primitives: cfg.primitives.clone(),
-                        stopped: false,
-                    });
-                }
-                // "bind() ... failed (errno: 98)": the port was taken; try another.
-                Err(e @ HarnessError::NotReady { .. })
-                    if daemon.has_exited() && daemon.log_text().contains("errno: 98") =>
-                {
-                    last = Some(e);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or(HarnessError::NotReady {
-            program: "nfacctd".into(),
-            log: String::new(),
-        }))
+            Ok(match r {
+                Ok(_) => Launch::Ready(Nfacctd {
+                    daemon,
+                    dir,
+                    port,
+                    csv,
+                    primitives: cfg.primitives.clone(),
+                    stopped: false,
+                }),
+                Err(e) => Launch::Failed(e, daemon),
+            })
+        })
     }
 
     pub fn port(&self) -> u16 {

@@ -18,9 +18,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::HarnessError;
-use super::process::{Daemon, TempDir, free_udp_port, run_tool};
+use super::process::{Daemon, Launch, TempDir, run_tool, start_on_free_port};
 
-const START_ATTEMPTS: usize = 8;
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Receive buffer asked of nfcapd (-B), so bursts from a fast meter are not dropped.
@@ -71,10 +70,9 @@ pub struct Nfcapd {
 impl Nfcapd {
     /// Start nfcapd on 127.0.0.1 at a free UDP port.
     pub fn start() -> Result<Nfcapd, HarnessError> {
-        let mut last = None;
-        for _ in 0..START_ATTEMPTS {
+        // nfcapd exits with this when the port was taken between probe and bind.
+        start_on_free_port("nfcapd", "Address already in use", |port| {
             let dir = TempDir::new("perf-nfcapd")?;
-            let port = free_udp_port()?;
             let mut cmd = Command::new("nfcapd");
             cmd.arg("-b")
                 .arg("127.0.0.1")
@@ -86,32 +84,21 @@ impl Nfcapd {
                 .arg(SOCKET_BUFFER.to_string());
             let mut daemon = Daemon::spawn(cmd, "nfcapd")?;
             let bound = format!("Port: {port}");
-            match daemon.wait_for_line(
-                |l| l.contains("Bound to") && l.contains(&bound),
-                READY_TIMEOUT,
-            ) {
-                Ok(_) => {
-                    return Ok(Nfcapd {
+            Ok(
+                match daemon.wait_for_line(
+                    |l| l.contains("Bound to") && l.contains(&bound),
+                    READY_TIMEOUT,
+                ) {
+                    Ok(_) => Launch::Ready(Nfcapd {
                         daemon,
                         dir,
                         port,
                         stopped: false,
-                    });
-                }
-                // Port taken between probe and bind: nfcapd exits; try another port.
-                Err(e @ HarnessError::NotReady { .. })
-                    if daemon.has_exited()
-                        && daemon.log_text().contains("Address already in use") =>
-                {
-                    last = Some(e);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or(HarnessError::NotReady {
-            program: "nfcapd".into(),
-            log: String::new(),
-        }))
+                    }),
+                    Err(e) => Launch::Failed(e, daemon),
+                },
+            )
+        })
     }
 
     pub fn port(&self) -> u16 {

@@ -377,6 +377,42 @@ fn parse_udp_rx_queue(text: &str, port: u16) -> Option<u64> {
 
 /// A UDP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
 /// Another process may take it before the caller binds it; callers retry on failure.
+/// Ports a collector start tries before giving up.
+const START_ATTEMPTS: usize = 8;
+
+/// What one start attempt of a collector gave.
+pub(crate) enum Launch<T> {
+    Ready(T),
+    /// It did not come up; the daemon is kept so its exit and log can be examined.
+    Failed(HarnessError, Daemon),
+}
+
+/// Start a collector on a free UDP port. The port can be taken by someone else between
+/// probing and binding; the collector then exits with `port_taken` in its log and another
+/// port is tried. `launch` spawns the collector on a port and waits until it is ready.
+pub(crate) fn start_on_free_port<T>(
+    program: &str,
+    port_taken: &str,
+    mut launch: impl FnMut(u16) -> Result<Launch<T>, HarnessError>,
+) -> Result<T, HarnessError> {
+    let mut last = None;
+    for _ in 0..START_ATTEMPTS {
+        match launch(free_udp_port()?)? {
+            Launch::Ready(t) => return Ok(t),
+            Launch::Failed(e @ HarnessError::NotReady { .. }, daemon)
+                if daemon.has_exited() && daemon.log_text().contains(port_taken) =>
+            {
+                last = Some(e);
+            }
+            Launch::Failed(e, _) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or(HarnessError::NotReady {
+        program: program.into(),
+        log: String::new(),
+    }))
+}
+
 pub fn free_udp_port() -> Result<u16, HarnessError> {
     let s = UdpSocket::bind("127.0.0.1:0").map_err(io_err("bind 127.0.0.1:0"))?;
     let port = s

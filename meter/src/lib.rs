@@ -7,6 +7,7 @@ pub mod cli;
 pub mod dissect;
 pub mod export;
 pub mod flow;
+pub mod metrics;
 pub mod packet;
 pub mod pipeline;
 pub mod source;

@@ -299,8 +299,10 @@ impl XdpProgram {
             .progs_mut()
             .find(|p| p.name() == PROGRAM)
             .ok_or_else(|| Error::Load(format!("program {PROGRAM} missing")))?;
-        let mut input = libbpf_rs::ProgramInput::default();
-        input.data_in = Some(frame);
+        let input = libbpf_rs::ProgramInput {
+            data_in: Some(frame),
+            ..Default::default()
+        };
         prog.test_run(input)
             .map(|o| o.return_value)
             .map_err(|e| Error::Load(format!("test run: {e}")))

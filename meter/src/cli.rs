@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use crate::flow::EndReason;
+use crate::live::CaptureReport;
 use crate::packet::{DropReason, anomaly};
 use crate::pipeline::{MeterStats, RunResult};
 
@@ -21,14 +22,128 @@ pub enum SummaryFormat {
     None,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum XdpMode {
+    Auto,
+    Native,
+    Generic,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ZeroCopy {
+    Auto,
+    On,
+    Off,
+}
+
+/// A list of queue or core numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberList(pub Vec<u32>);
+
+/// "0,1,4-6" → [0, 1, 4, 5, 6].
+pub fn parse_list(s: &str) -> Result<NumberList, String> {
+    let mut out = Vec::new();
+    for item in s.split(',').map(str::trim) {
+        let num = |t: &str| {
+            t.parse::<u32>()
+                .map_err(|_| format!("'{t}' is not a number (expected a list like 0,1 or 0-3)"))
+        };
+        match item.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (num(a)?, num(b)?);
+                if a > b || b - a > 4096 {
+                    return Err(format!("bad range '{item}'"));
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(num(item)?),
+        }
+    }
+    let mut seen = out.clone();
+    seen.sort_unstable();
+    seen.dedup();
+    if seen.len() != out.len() {
+        return Err(format!("'{s}' lists a number twice"));
+    }
+    Ok(NumberList(out))
+}
+
+fn parse_rule(s: &str) -> Result<xdp_redirect::Rule, String> {
+    s.parse().map_err(|e: xdp_redirect::FilterError| e.0)
+}
+
+fn parse_frame_size(s: &str) -> Result<u32, String> {
+    match s {
+        "2048" => Ok(2048),
+        "4096" => Ok(4096),
+        _ => Err(format!("'{s}' must be 2048 or 4096")),
+    }
+}
+
+fn parse_pow2(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if n.is_power_of_two() && (64..=1 << 20).contains(&n) => Ok(n),
+        _ => Err(format!("'{s}' must be a power of two from 64 to 1048576")),
+    }
+}
+
 /// High-speed flow meter: packets in, unsampled IPFIX out (with TCP-option and MPTCP
 /// information). Without an output option, readable flow lines go to stdout.
 #[derive(Debug, Parser)]
 #[command(name = "meter", version, about, max_term_width = 100)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["pcap", "interface"])))]
 pub struct Cli {
     /// Capture file to meter (pcap or pcapng; Ethernet, raw IP, Linux cooked or loopback).
     #[arg(long, value_name = "FILE")]
-    pub pcap: PathBuf,
+    pub pcap: Option<PathBuf>,
+
+    /// Capture live from this interface over AF_XDP until SIGINT/SIGTERM (needs root or
+    /// CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_IPC_LOCK).
+    #[arg(long, value_name = "IFACE")]
+    pub interface: Option<String>,
+
+    /// Live: receive queues to watch, e.g. 0,1 or 0-3 (default: all). One worker per queue.
+    #[arg(long, value_name = "LIST", value_parser = parse_list, requires = "interface")]
+    pub queues: Option<NumberList>,
+
+    /// Live: core of each queue's worker, in queue order, e.g. 2,3 (default: cores 0, 1, … in turn).
+    #[arg(long, value_name = "LIST", value_parser = parse_list, requires = "interface")]
+    pub cores: Option<NumberList>,
+
+    /// Live: XDP attach mode; auto tries native (driver) mode and falls back to generic.
+    #[arg(long, value_enum, default_value_t = XdpMode::Auto, requires = "interface")]
+    pub xdp_mode: XdpMode,
+
+    /// Live: pre-filter rule run in the XDP program: "[include|exclude] SRC DST SPORT DPORT
+    /// PROTO", - for any, CIDR prefixes, port ranges lo-hi, lists [a,b]. Repeatable; the
+    /// first match wins. Example: --filter "exclude 10.0.0.0/8 - - 53 [tcp,udp]".
+    #[arg(long = "filter", value_name = "RULE", value_parser = parse_rule, requires = "interface")]
+    pub filter: Vec<xdp_redirect::Rule>,
+
+    /// Live: UMEM frames per queue (a power of two; also the fill ring size).
+    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = parse_pow2, requires = "interface")]
+    pub umem_frames: u32,
+
+    /// Live: bytes per UMEM frame; longer frames are counted as dropped (rx_dropped).
+    #[arg(long, value_name = "2048|4096", default_value_t = 4096, value_parser = parse_frame_size, requires = "interface")]
+    pub frame_size: u32,
+
+    /// Live: receive ring entries per queue (a power of two).
+    #[arg(long, value_name = "N", default_value_t = 2048, value_parser = parse_pow2, requires = "interface")]
+    pub ring_size: u32,
+
+    /// Live: zero-copy AF_XDP; auto uses it where the driver supports it, else copy mode.
+    #[arg(long, value_enum, default_value_t = ZeroCopy::Auto, requires = "interface")]
+    pub zero_copy: ZeroCopy,
+
+    /// Live: busy-poll budget in microseconds where the kernel offers it (0 = off).
+    #[arg(
+        long,
+        value_name = "USECS",
+        default_value_t = 20,
+        requires = "interface"
+    )]
+    pub busy_poll: u32,
 
     /// Send IPFIX to a collector: udp://HOST:PORT or tcp://HOST:PORT. Repeatable; every
     /// collector gets the whole stream.
@@ -44,7 +159,7 @@ pub struct Cli {
     pub json: bool,
 
     /// Worker threads; packets are spread by a symmetric flow hash, each worker pinned to a core.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024), conflicts_with = "interface")]
     pub workers: u16,
 
     /// Seconds without packets after which a flow is exported (yaf's default).
@@ -117,7 +232,7 @@ fn secs(ns: u64) -> f64 {
 }
 
 /// The human summary printed on stderr at the end of a run.
-pub fn summary_text(path: &std::path::Path, r: &RunResult, elapsed: std::time::Duration) -> String {
+pub fn summary_text(source: &str, r: &RunResult, elapsed: std::time::Duration) -> String {
     let s = &r.stats;
     let mut o = String::new();
     let el = elapsed.as_secs_f64().max(1e-9);
@@ -126,11 +241,14 @@ pub fn summary_text(path: &std::path::Path, r: &RunResult, elapsed: std::time::D
         "meter: read {} packets, {} bytes from {} in {:.3} s ({:.2} Mpps); capture spans {:.3} s",
         s.frames,
         s.wire_octets,
-        path.display(),
+        source,
         el,
         s.frames as f64 / el / 1e6,
         secs(s.last_ns.saturating_sub(s.first_ns))
     );
+    if let Some(c) = &r.capture {
+        capture_text(&mut o, c);
+    }
     let _ = write!(
         o,
         "meter: flows: {} created, {} flow records exported, peak {} in tables ({} worker{}); by end reason:",
@@ -187,6 +305,9 @@ pub fn summary_text(path: &std::path::Path, r: &RunResult, elapsed: std::time::D
             }
         }
     }
+    if let Some(Err(e)) = r.capture.as_ref().map(CaptureReport::check) {
+        let _ = writeln!(o, "meter: {e}");
+    }
     match s.check_conservation() {
         Ok(()) => {
             let _ = writeln!(
@@ -203,6 +324,70 @@ pub fn summary_text(path: &std::path::Path, r: &RunResult, elapsed: std::time::D
         }
     }
     o
+}
+
+fn capture_text(o: &mut String, c: &CaptureReport) {
+    for q in &c.queues {
+        let (x, k) = (&q.xdp, &q.socket);
+        let _ = writeln!(
+            o,
+            "meter: {} queue {} (core {}, {} XDP, {}): XDP seen {} redirected {} passed {} filtered {} unparsable {} redirect-failed {}; socket read {} lost {} (rx_dropped {} rx_ring_full {} rx_invalid_descs {}; fill ring empty {} times)",
+            c.iface,
+            q.queue,
+            q.core.map_or("-".to_string(), |c| c.to_string()),
+            c.mode.name(),
+            if q.zero_copy {
+                "zero-copy"
+            } else {
+                "copy mode"
+            },
+            x.seen,
+            x.redirected,
+            x.passed,
+            x.filtered,
+            x.unparsable,
+            x.redirect_failed,
+            q.frames,
+            k.lost(),
+            k.rx_dropped,
+            k.rx_ring_full,
+            k.rx_invalid_descs,
+            k.rx_fill_ring_empty
+        );
+    }
+}
+
+fn capture_json(o: &mut String, c: &CaptureReport) {
+    let _ = write!(
+        o,
+        ",\"capture\":{{\"interface\":{:?},\"xdp_mode\":\"{}\",\"ok\":{},\"queues\":[",
+        c.iface,
+        c.mode.name(),
+        c.check().is_ok()
+    );
+    for (i, q) in c.queues.iter().enumerate() {
+        let (x, k) = (&q.xdp, &q.socket);
+        let _ = write!(
+            o,
+            "{}{{\"queue\":{},\"core\":{},\"zero_copy\":{},\"read\":{},\"xdp_seen\":{},\"xdp_redirected\":{},\"xdp_passed\":{},\"xdp_filtered\":{},\"xdp_unparsable\":{},\"xdp_redirect_failed\":{},\"rx_dropped\":{},\"rx_ring_full\":{},\"rx_invalid_descs\":{},\"rx_fill_ring_empty\":{}}}",
+            if i > 0 { "," } else { "" },
+            q.queue,
+            q.core.map_or("null".to_string(), |c| c.to_string()),
+            q.zero_copy,
+            q.frames,
+            x.seen,
+            x.redirected,
+            x.passed,
+            x.filtered,
+            x.unparsable,
+            x.redirect_failed,
+            k.rx_dropped,
+            k.rx_ring_full,
+            k.rx_invalid_descs,
+            k.rx_fill_ring_empty
+        );
+    }
+    o.push_str("]}");
 }
 
 /// The summary as one JSON object (for scripts and tests).
@@ -271,9 +456,13 @@ pub fn summary_json(r: &RunResult, elapsed: std::time::Duration) -> String {
             }
         }
     }
+    o.push(']');
+    if let Some(c) = &r.capture {
+        capture_json(&mut o, c);
+    }
     let _ = write!(
         o,
-        "],\"conservation_ok\":{},\"source_error\":{}}}",
+        ",\"conservation_ok\":{},\"source_error\":{}}}",
         s.check_conservation().is_ok(),
         match &r.source_error {
             Some(e) => format!("{:?}", e.to_string()),

@@ -1,4 +1,4 @@
-//! The `meter` command: meter a capture file and export its flows.
+//! The `meter` command: meter a capture file or a live interface and export its flows.
 //!
 //! Exit status: 0 success; 1 the run failed (unreadable or truncated capture, an output
 //! that could not be written, conservation violated); 2 a usage mistake.
@@ -10,12 +10,19 @@ use ipfix_export::exporter::ExporterConfig;
 use ipfix_export::transport::CollectorUrl;
 
 use meter::cli::{self, Cli, DOCUMENTATION_PEN, SummaryFormat};
+use meter::cli::{XdpMode, ZeroCopy};
 use meter::export::ipfix::IpfixOutput;
 use meter::export::json::JsonOutput;
 use meter::export::text::TextOutput;
 use meter::export::{FlowOutput, wall_secs};
 use meter::flow::TableConfig;
-use meter::pipeline::{PipelineConfig, run_file};
+use meter::live::{LiveConfig, run_live};
+use meter::pipeline::{ExportPolicy, PipelineConfig, RunResult, run_file};
+use meter::source::afxdp::SocketSettings;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use xdp_redirect::{Filter, ModeRequest};
 
 fn main() -> ExitCode {
     let cli = match cli::parse_args(std::env::args_os()) {
@@ -32,6 +39,71 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Capture live until SIGINT or SIGTERM. A second signal ends the process at once,
+/// without flushing.
+fn run_interface(
+    cli: &Cli,
+    iface: &str,
+    mut cfg: PipelineConfig,
+    outputs: Vec<Box<dyn FlowOutput>>,
+) -> Result<RunResult, String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 1, stop.clone())
+            .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
+            .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    }
+    let filter = Filter::compile(&cli.filter).map_err(|e| format!("--filter: {e}"))?;
+    let live = LiveConfig {
+        iface: iface.to_string(),
+        queues: cli.queues.as_ref().map(|q| q.0.clone()),
+        cores: cli
+            .cores
+            .as_ref()
+            .map(|c| c.0.iter().map(|&c| c as usize).collect()),
+        mode: match cli.xdp_mode {
+            XdpMode::Auto => ModeRequest::Auto,
+            XdpMode::Native => ModeRequest::Native,
+            XdpMode::Generic => ModeRequest::Generic,
+        },
+        filter,
+        socket: SocketSettings {
+            umem_frames: cli.umem_frames,
+            frame_size: cli.frame_size,
+            ring_size: cli.ring_size,
+            zero_copy: match cli.zero_copy {
+                ZeroCopy::Auto => None,
+                ZeroCopy::On => Some(true),
+                ZeroCopy::Off => Some(false),
+            },
+            busy_poll_usecs: cli.busy_poll,
+        },
+    };
+    cfg.export_policy = ExportPolicy::Drop;
+    run_live(&live, &cfg, outputs, stop, |st| {
+        let queues: Vec<String> = st
+            .queues
+            .iter()
+            .map(|(q, core, zc)| {
+                format!(
+                    "queue {q} on core {} ({})",
+                    core.map_or("-".into(), |c| c.to_string()),
+                    if *zc { "zero-copy" } else { "copy mode" }
+                )
+            })
+            .collect();
+        eprintln!(
+            "meter: capturing on {iface}: {} XDP, {}",
+            st.mode.name(),
+            queues.join(", ")
+        );
+        for n in &st.notes {
+            eprintln!("meter: note: {n}");
+        }
+    })
+    .map_err(|e| e.to_string())
 }
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
@@ -86,10 +158,17 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         ..PipelineConfig::default()
     };
     let started = Instant::now();
-    let result = run_file(&cli.pcap, &cfg, outputs).map_err(|e| e.to_string())?;
+    let (result, source) = match (&cli.interface, &cli.pcap) {
+        (Some(iface), _) => (run_interface(&cli, iface, cfg, outputs)?, iface.clone()),
+        (None, Some(path)) => (
+            run_file(path, &cfg, outputs).map_err(|e| e.to_string())?,
+            path.display().to_string(),
+        ),
+        (None, None) => return Err("give --pcap FILE or --interface IFACE".into()),
+    };
     let elapsed = started.elapsed();
     match cli.summary {
-        SummaryFormat::Text => eprint!("{}", cli::summary_text(&cli.pcap, &result, elapsed)),
+        SummaryFormat::Text => eprint!("{}", cli::summary_text(&source, &result, elapsed)),
         SummaryFormat::Json => eprintln!("{}", cli::summary_json(&result, elapsed)),
         SummaryFormat::None => {}
     }
@@ -99,6 +178,10 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         failed = true;
     }
     for e in result.outputs.iter().filter_map(|o| o.as_ref().err()) {
+        eprintln!("meter: error: {e}");
+        failed = true;
+    }
+    if let Some(Err(e)) = result.capture.as_ref().map(|c| c.check()) {
         eprintln!("meter: error: {e}");
         failed = true;
     }

@@ -24,9 +24,9 @@ use crate::packet::{DropReason, PacketMeta};
 use crate::source::pcap::{CaptureReader, SourceError};
 
 const PACKET_BATCH: usize = 256;
-const RECORD_BATCH: usize = 256;
+pub(crate) const RECORD_BATCH: usize = 256;
 /// Expire at least this often in packet time.
-const EXPIRE_EVERY_NS: u64 = 100_000_000;
+pub(crate) const EXPIRE_EVERY_NS: u64 = 100_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportPolicy {
@@ -79,6 +79,10 @@ pub struct MeterStats {
     pub active_timeout_secs: u64,
     pub workers: usize,
     pub unsupported_linktypes: Vec<u32>,
+    /// Live: frames the AF_XDP sockets lost after the XDP program redirected them.
+    pub capture_lost: u64,
+    /// Live: frames the XDP pre-filter dropped on purpose.
+    pub prefilter_dropped: u64,
 }
 
 impl MeterStats {
@@ -111,22 +115,24 @@ pub struct RunResult {
     pub outputs: Vec<Result<OutputReport, String>>,
     /// A capture error that ended reading early (flows up to it were exported).
     pub source_error: Option<SourceError>,
+    /// Live runs: where the capture lost frames, per queue.
+    pub capture: Option<crate::live::CaptureReport>,
 }
 
 /// A batch of finished flow records on its way to the exporter thread.
-type RecordBatch = Vec<FlowRecord>;
+pub(crate) type RecordBatch = Vec<FlowRecord>;
 
 /// Collects a worker's finished records into batches for the exporter.
-struct BatchSink {
+pub(crate) struct BatchSink {
     batch: Vec<FlowRecord>,
     tx: Sender<RecordBatch>,
     policy: ExportPolicy,
-    dropped_records: u64,
-    dropped_packets: u64,
+    pub(crate) dropped_records: u64,
+    pub(crate) dropped_packets: u64,
 }
 
 impl BatchSink {
-    fn new(tx: Sender<RecordBatch>, policy: ExportPolicy) -> Self {
+    pub(crate) fn new(tx: Sender<RecordBatch>, policy: ExportPolicy) -> Self {
         BatchSink {
             batch: Vec::with_capacity(RECORD_BATCH),
             tx,
@@ -136,7 +142,7 @@ impl BatchSink {
         }
     }
 
-    fn send(&mut self) {
+    pub(crate) fn send(&mut self) {
         if self.batch.is_empty() {
             return;
         }
@@ -165,12 +171,12 @@ impl RecordSink for BatchSink {
     }
 }
 
-struct ExportTotals {
-    packets: u64,
-    records: u64,
+pub(crate) struct ExportTotals {
+    pub(crate) packets: u64,
+    pub(crate) records: u64,
 }
 
-fn run_exporter(
+pub(crate) fn run_exporter(
     rx: Receiver<RecordBatch>,
     mut outputs: Vec<Box<dyn FlowOutput>>,
 ) -> (Vec<Box<dyn FlowOutput>>, ExportTotals) {
@@ -230,7 +236,7 @@ impl From<SourceError> for RunError {
 
 /// Where parsed packets go: straight into a table, or to the worker that owns their flow.
 /// The parser writes into [`Meter::slot`]; [`Meter::commit`] takes the packet.
-trait Meter {
+pub(crate) trait Meter {
     fn slot(&mut self) -> &mut PacketMeta;
     fn commit(&mut self);
     /// Packet time has advanced to `now_ns`.
@@ -241,15 +247,15 @@ trait Meter {
 const TABLE_BATCH: usize = 32;
 
 /// One worker: the reading thread meters itself.
-struct InlineMeter {
-    table: FlowTable,
-    sink: BatchSink,
+pub(crate) struct InlineMeter {
+    pub(crate) table: FlowTable,
+    pub(crate) sink: BatchSink,
     batch: Vec<PacketMeta>,
     filled: usize,
 }
 
 impl InlineMeter {
-    fn new(table: FlowTable, sink: BatchSink) -> Self {
+    pub(crate) fn new(table: FlowTable, sink: BatchSink) -> Self {
         InlineMeter {
             table,
             sink,
@@ -258,7 +264,7 @@ impl InlineMeter {
         }
     }
 
-    fn drain(&mut self) {
+    pub(crate) fn drain(&mut self) {
         self.table
             .update_batch(&self.batch[..self.filled], &mut self.sink);
         self.filled = 0;
@@ -389,6 +395,7 @@ pub fn run_file(
         stats,
         outputs,
         source_error,
+        capture: None,
     })
 }
 

@@ -579,6 +579,24 @@ pub mod enterprise {
             "First TCP timestamp value (TSval) seen.");
         TCP_TIMESTAMP_LAST = Ie::new("tcpTimestampLast", 1133, T::Unsigned32, S::Identifier, U::None,
             "Last TCP timestamp value (TSval) seen.");
+        CAPTURE_XDP_SEEN = Ie::new("captureXdpSeenTotalCount", 1140, T::Unsigned64, S::TotalCounter, U::Packets,
+            "Frames the meter's XDP program saw on the watched receive queues.");
+        CAPTURE_XDP_REDIRECTED = Ie::new("captureXdpRedirectedTotalCount", 1141, T::Unsigned64, S::TotalCounter, U::Packets,
+            "Frames the XDP program redirected to the meter's AF_XDP sockets.");
+        CAPTURE_XDP_PASSED = Ie::new("captureXdpPassedTotalCount", 1142, T::Unsigned64, S::TotalCounter, U::Packets,
+            "Frames left to the kernel because no meter socket was bound to their queue.");
+        CAPTURE_PREFILTER_DROPPED = Ie::new("capturePrefilterDroppedTotalCount", 1143, T::Unsigned64, S::TotalCounter, U::Packets,
+            "Frames the XDP pre-filter dropped on purpose (operator rules).");
+        CAPTURE_XDP_UNPARSABLE = Ie::new("captureXdpUnparsableTotalCount", 1144, T::Unsigned64, S::TotalCounter, U::Packets,
+            "Frames the pre-filter could not parse (not IP, truncated); they were still metered.");
+        CAPTURE_SOCKET_DROPPED = Ie::new("captureSocketDroppedTotalCount", 1145, T::Unsigned64, S::TotalCounter, U::Packets,
+            "Frames an AF_XDP socket dropped: too long for a UMEM frame or no free frame (XDP_STATISTICS rx_dropped).");
+        CAPTURE_SOCKET_RING_FULL = Ie::new("captureSocketRingFullTotalCount", 1146, T::Unsigned64, S::TotalCounter, U::Packets,
+            "Frames lost because a receive ring was full: the worker fell behind (XDP_STATISTICS rx_ring_full).");
+        CAPTURE_SOCKET_INVALID = Ie::new("captureSocketInvalidDescTotalCount", 1147, T::Unsigned64, S::TotalCounter, U::Packets,
+            "Frames lost to invalid descriptors (XDP_STATISTICS rx_invalid_descs).");
+        CAPTURE_FILL_RING_EMPTY = Ie::new("captureFillRingEmptyTotalCount", 1148, T::Unsigned64, S::TotalCounter, U::None,
+            "Times a socket found its fill ring empty (a cause of captureSocketDroppedTotalCount).");
     }
 }
 

@@ -395,6 +395,61 @@ fn enterprise_table_matches_reference() {
         ("tcpSackPermitted", 1131, T::Boolean, S::Default),
         ("tcpTimestampFirst", 1132, T::Unsigned32, S::Identifier),
         ("tcpTimestampLast", 1133, T::Unsigned32, S::Identifier),
+        // Live capture counters (not in the reference: the meter's own).
+        (
+            "captureXdpSeenTotalCount",
+            1140,
+            T::Unsigned64,
+            S::TotalCounter,
+        ),
+        (
+            "captureXdpRedirectedTotalCount",
+            1141,
+            T::Unsigned64,
+            S::TotalCounter,
+        ),
+        (
+            "captureXdpPassedTotalCount",
+            1142,
+            T::Unsigned64,
+            S::TotalCounter,
+        ),
+        (
+            "capturePrefilterDroppedTotalCount",
+            1143,
+            T::Unsigned64,
+            S::TotalCounter,
+        ),
+        (
+            "captureXdpUnparsableTotalCount",
+            1144,
+            T::Unsigned64,
+            S::TotalCounter,
+        ),
+        (
+            "captureSocketDroppedTotalCount",
+            1145,
+            T::Unsigned64,
+            S::TotalCounter,
+        ),
+        (
+            "captureSocketRingFullTotalCount",
+            1146,
+            T::Unsigned64,
+            S::TotalCounter,
+        ),
+        (
+            "captureSocketInvalidDescTotalCount",
+            1147,
+            T::Unsigned64,
+            S::TotalCounter,
+        ),
+        (
+            "captureFillRingEmptyTotalCount",
+            1148,
+            T::Unsigned64,
+            S::TotalCounter,
+        ),
     ];
     assert_eq!(ent::ALL.len(), want.len());
     for (name, id, dt, sem) in want {

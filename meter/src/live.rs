@@ -25,8 +25,8 @@ use crate::export::{FlowOutput, wall_secs};
 use crate::flow::{EndReason, FlowTable, TableConfig};
 use crate::packet::LinkType;
 use crate::pipeline::{
-    BatchSink, EXPIRE_EVERY_NS, ExportPolicy, ExportTotals, InlineMeter, Meter, MeterStats,
-    PipelineConfig, RecordBatch, RunResult, run_exporter,
+    BatchSink, CaptureCounters, EXPIRE_EVERY_NS, ExportPolicy, ExportTotals, InlineMeter, Meter,
+    MeterStats, PipelineConfig, RecordBatch, RunResult, run_exporter,
 };
 use crate::source::afxdp::{QueueSocket, SocketSettings, SocketStats};
 
@@ -416,8 +416,10 @@ pub fn run_live(
         mode,
         queues,
     };
-    stats.capture_lost = capture.socket_total().lost();
-    stats.prefilter_dropped = capture.xdp_total().filtered;
+    stats.capture = Some(CaptureCounters {
+        xdp: capture.xdp_total(),
+        socket: capture.socket_total(),
+    });
     let now = wall_secs();
     let outputs = outputs.into_iter().map(|o| o.finish(&stats, now)).collect();
     Ok(RunResult {

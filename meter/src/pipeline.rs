@@ -79,10 +79,15 @@ pub struct MeterStats {
     pub active_timeout_secs: u64,
     pub workers: usize,
     pub unsupported_linktypes: Vec<u32>,
-    /// Live: frames the AF_XDP sockets lost after the XDP program redirected them.
-    pub capture_lost: u64,
-    /// Live: frames the XDP pre-filter dropped on purpose.
-    pub prefilter_dropped: u64,
+    /// Live: the XDP program's and the sockets' counters over all queues.
+    pub capture: Option<CaptureCounters>,
+}
+
+/// Where live frames went before metering, summed over queues.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CaptureCounters {
+    pub xdp: xdp_redirect::QueueCounters,
+    pub socket: crate::source::afxdp::SocketStats,
 }
 
 impl MeterStats {

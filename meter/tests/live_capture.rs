@@ -189,10 +189,13 @@ fn known_traffic_is_metered_exactly_in_generic_mode() {
 #[test]
 fn two_queues_two_workers_and_the_prefilter() {
     let (_lab, c, _s, m) = mirror_lab("mlq", 63, 2);
+    let ipfix = std::env::temp_dir().join(format!("meter-live-{}.ipfix", std::process::id()));
     let meter = start_meter(
         &m,
         "m1",
         &[
+            "--ipfix-file",
+            ipfix.to_str().unwrap(),
             "--xdp-mode",
             "native",
             "--queues",
@@ -241,6 +244,44 @@ fn two_queues_two_workers_and_the_prefilter() {
             .any(|r| field(r, "destinationTransportPort") == 9555),
         "filtered traffic reached the records"
     );
+    // The same counters reach collectors in the capture statistics options record.
+    let bytes = std::fs::read(&ipfix).expect("IPFIX file");
+    let _ = std::fs::remove_file(&ipfix);
+    let rec = capture_stats_record(&bytes);
+    let read: u64 = queues.iter().map(|q| field(q, "read")).sum();
+    let redirected: u64 = queues.iter().map(|q| field(q, "xdp_redirected")).sum();
+    assert_eq!(rec[1], redirected, "captureXdpRedirectedTotalCount");
+    assert_eq!(rec[3], 50, "capturePrefilterDroppedTotalCount");
+    assert_eq!(rec[1], read + rec[5] + rec[6] + rec[7]);
+}
+
+/// The nine counters of the one data record of options template 404 (scope
+/// observationDomainId, then nine unsigned64 counters), found by walking the RFC 7011
+/// message and set headers of an IPFIX file.
+fn capture_stats_record(file: &[u8]) -> Vec<u64> {
+    let be16 = |b: &[u8], i: usize| u16::from_be_bytes([b[i], b[i + 1]]) as usize;
+    let mut found = Vec::new();
+    let mut m = 0;
+    while m + 16 <= file.len() {
+        assert_eq!(be16(file, m), 10, "IPFIX version");
+        let msg_len = be16(file, m + 2);
+        let mut set = m + 16;
+        while set + 4 <= m + msg_len {
+            let (id, len) = (be16(file, set), be16(file, set + 2));
+            if id == 404 {
+                let rec = &file[set + 4..set + 4 + 4 + 9 * 8];
+                found.push(
+                    (0..9)
+                        .map(|i| u64::from_be_bytes(rec[4 + i * 8..12 + i * 8].try_into().unwrap()))
+                        .collect::<Vec<u64>>(),
+                );
+            }
+            set += len.max(4);
+        }
+        m += msg_len.max(16);
+    }
+    assert_eq!(found.len(), 1, "one capture statistics record");
+    found.remove(0)
 }
 
 /// The kernel's own MPTCP token of a connection, as traffic.py printed it.

@@ -3,12 +3,13 @@
 //! At start the data templates of the profile and the options templates are announced and
 //! an RFC 5610 type record is sent for each of our enterprise IEs, so libfixbuf-based
 //! collectors learn their names and types. At the end the RFC 7011 §4 statistics records
-//! (metering process, its reliability, exporting-process reliability) report the run.
+//! (metering process, its reliability, exporting-process reliability) report the run, and
+//! live runs add one record of the capture counters (template 404).
 
 use ipfix_export::exporter::{Exporter, ExporterConfig};
-use ipfix_export::ie::{Ie, iana};
+use ipfix_export::ie::{Ie, enterprise as ent, iana};
 use ipfix_export::options;
-use ipfix_export::template::Template;
+use ipfix_export::template::{Field, Template};
 use ipfix_export::transport::CollectorUrl;
 use ipfix_export::value::{FieldSink, RecordEncoder, Value};
 
@@ -22,6 +23,29 @@ pub struct IpfixOutput {
     profile: Profile,
     odid: u32,
     records: u64,
+}
+
+/// Options template of the live capture counters (XDP program and AF_XDP sockets), scoped
+/// by observationDomainId. Announced always, used only by live runs.
+pub const TID_CAPTURE_STATS: u16 = 404;
+
+fn capture_template(pen: u32) -> Template {
+    let f = |ie: Ie| Field::new(ie.with_pen(pen));
+    Template::options(
+        TID_CAPTURE_STATS,
+        vec![Field::new(iana::OBSERVATION_DOMAIN_ID)],
+        vec![
+            f(ent::CAPTURE_XDP_SEEN),
+            f(ent::CAPTURE_XDP_REDIRECTED),
+            f(ent::CAPTURE_XDP_PASSED),
+            f(ent::CAPTURE_PREFILTER_DROPPED),
+            f(ent::CAPTURE_XDP_UNPARSABLE),
+            f(ent::CAPTURE_SOCKET_DROPPED),
+            f(ent::CAPTURE_SOCKET_RING_FULL),
+            f(ent::CAPTURE_SOCKET_INVALID),
+            f(ent::CAPTURE_FILL_RING_EMPTY),
+        ],
+    )
 }
 
 impl IpfixOutput {
@@ -43,6 +67,7 @@ impl IpfixOutput {
             options::metering_reliability_template(),
             options::exporting_reliability_template(),
             options::ie_type_template(),
+            capture_template(pen),
         ] {
             exporter.add_template(t);
         }
@@ -105,7 +130,10 @@ impl FlowOutput for IpfixOutput {
         let odid = self.odid;
         let exported = self.exporter.stats();
         let first = exported.per_collector.first().cloned().unwrap_or_default();
-        let ignored_packets = stats.dropped_frames();
+        // Frames the sockets lost were observed (by the NIC and the XDP program) but never
+        // metered: RFC 7011 §4.2 counts them as ignored. Their octets are unknown.
+        let capture = stats.capture;
+        let ignored_packets = stats.dropped_frames() + capture.map_or(0, |c| c.socket.lost());
         let ignored_octets = stats.dropped_wire_octets;
         let observed_flows = stats.table.flows_created;
         let (idle, active) = (stats.idle_timeout_secs, stats.active_timeout_secs);
@@ -138,6 +166,23 @@ impl FlowOutput for IpfixOutput {
             id if id == iana::NOT_SENT_PACKET_TOTAL_COUNT.id => Value::U64(not_sent_packets),
             _ => Value::U64(0),
         });
+        if let Some(c) = capture {
+            self.write_options(TID_CAPTURE_STATS, now, |ie| match ie.id {
+                id if id == iana::OBSERVATION_DOMAIN_ID.id => Value::U32(odid),
+                id if id == ent::CAPTURE_XDP_SEEN.id => Value::U64(c.xdp.seen),
+                id if id == ent::CAPTURE_XDP_REDIRECTED.id => Value::U64(c.xdp.redirected),
+                id if id == ent::CAPTURE_XDP_PASSED.id => Value::U64(c.xdp.passed),
+                id if id == ent::CAPTURE_PREFILTER_DROPPED.id => Value::U64(c.xdp.filtered),
+                id if id == ent::CAPTURE_XDP_UNPARSABLE.id => Value::U64(c.xdp.unparsable),
+                id if id == ent::CAPTURE_SOCKET_DROPPED.id => Value::U64(c.socket.rx_dropped),
+                id if id == ent::CAPTURE_SOCKET_RING_FULL.id => Value::U64(c.socket.rx_ring_full),
+                id if id == ent::CAPTURE_SOCKET_INVALID.id => Value::U64(c.socket.rx_invalid_descs),
+                id if id == ent::CAPTURE_FILL_RING_EMPTY.id => {
+                    Value::U64(c.socket.rx_fill_ring_empty)
+                }
+                _ => Value::U64(0),
+            });
+        }
         let records = self.records;
         let s = self.exporter.close(now);
         let mut report = OutputReport {

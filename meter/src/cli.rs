@@ -136,6 +136,11 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = ZeroCopy::Auto, requires = "interface")]
     pub zero_copy: ZeroCopy,
 
+    /// Live: Prometheus/OpenMetrics endpoint (GET /metrics) at IP:PORT, or none
+    /// [default: 127.0.0.1:9464].
+    #[arg(long, value_name = "ADDR|none", requires = "interface")]
+    pub metrics: Option<String>,
+
     /// Live: busy-poll budget in microseconds where the kernel offers it (0 = off).
     #[arg(
         long,

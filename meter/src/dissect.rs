@@ -287,6 +287,11 @@ fn ipv6(meta: &mut PacketMeta, ip: &[u8], wire_avail: usize) -> Result<(), DropR
 /// Returns false for a protocol that is not parsed.
 #[inline]
 fn transport(meta: &mut PacketMeta, proto: u8, l4: &[u8], l4_len: usize) -> bool {
+    let header = match proto {
+        ip_proto::UDP | ip_proto::UDPLITE | ip_proto::ICMP | ip_proto::ICMPV6 => 8,
+        _ => 0,
+    };
+    meta.payload_len = u32::try_from(l4_len.saturating_sub(header)).unwrap_or(u32::MAX);
     match proto {
         ip_proto::TCP => tcp(meta, l4, l4_len),
         ip_proto::UDP | ip_proto::UDPLITE => match UdpPacket::new_checked(l4) {
@@ -350,6 +355,7 @@ fn tcp(meta: &mut PacketMeta, l4: &[u8], l4_len: usize) {
     meta.tcp_ack = t.ack_number();
     meta.tcp_window = t.window_len();
     meta.tcp_payload_len = u32::try_from(l4_len - hl).unwrap_or(u32::MAX);
+    meta.payload_len = meta.tcp_payload_len;
     let opts = t.options();
     let n = opts.len().min(TCP_OPTIONS_MAX);
     if let (Some(dst), Some(src)) = (meta.tcp_options.get_mut(..n), opts.get(..n)) {
@@ -506,6 +512,7 @@ mod tests {
         assert_eq!(r, Ok(()));
         assert_eq!(m.octets, 1040);
         assert_eq!(m.tcp_payload_len, 1000);
+        assert_eq!(m.payload_len, 1000);
         assert_eq!(m.anomalies, 0);
     }
 
@@ -845,6 +852,7 @@ mod tests {
         assert_eq!(r, Ok(()));
         assert_eq!((m.icmp_type, m.icmp_code), (11, 0));
         assert_eq!((m.src_port, m.dst_port), (0, 0));
+        assert_eq!(m.payload_len, 0, "the ICMP header is not payload");
         // GRE: metered as the outer header, port-less, no anomaly.
         let mut ip = v4(47, 28, 0, &[]);
         ip.extend_from_slice(&[0, 0, 0x08, 0x00, 0x45, 0, 0, 0]);
@@ -852,6 +860,7 @@ mod tests {
         assert_eq!(r, Ok(()));
         assert_eq!(m.protocol, 47);
         assert_eq!((m.src_port, m.dst_port, m.anomalies), (0, 0, 0));
+        assert_eq!(m.payload_len, 8, "all of an unparsed protocol is payload");
     }
 
     #[test]
@@ -872,6 +881,7 @@ mod tests {
         assert_eq!(m.octets, 48);
         assert_eq!((m.src_port, m.dst_port), (546, 547));
         assert_eq!((m.ipv6_ext, m.anomalies), (0, 0));
+        assert_eq!(m.payload_len, 0);
         let mut ip = v6(8, 58);
         ip.extend_from_slice(&[135, 0, 0, 0, 0, 0, 0, 0]);
         let (r, m) = run(LinkType::RawIp, &ip);

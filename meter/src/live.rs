@@ -12,8 +12,8 @@
 //! table and reports its socket's XDP_STATISTICS. Every frame the program redirected is
 //! then either metered or in a socket loss counter.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -23,10 +23,11 @@ use xdp_redirect::{AttachMode, Filter, ModeRequest, QueueCounters, XdpProgram};
 use crate::dissect::dissect;
 use crate::export::{FlowOutput, wall_secs};
 use crate::flow::{EndReason, FlowTable, TableConfig};
-use crate::packet::LinkType;
+use crate::metrics::{MetricsSnapshot, Protocol, QueueMetrics, XdpProgramCounters, XskStatistics};
+use crate::packet::{DropReason, LinkType, anomaly};
 use crate::pipeline::{
-    BatchSink, CaptureCounters, EXPIRE_EVERY_NS, ExportPolicy, ExportTotals, InlineMeter, Meter,
-    MeterStats, PipelineConfig, RecordBatch, RunResult, run_exporter,
+    BatchSink, CaptureCounters, CollectorBoard, EXPIRE_EVERY_NS, ExportPolicy, ExportTotals,
+    InlineMeter, Meter, MeterStats, PipelineConfig, RecordBatch, RunResult, run_exporter,
 };
 use crate::source::afxdp::{QueueSocket, SocketSettings, SocketStats};
 
@@ -102,6 +103,141 @@ pub struct Started {
     pub queues: Vec<(u32, Option<usize>, bool)>,
     /// Fallbacks and settings that could not be applied.
     pub notes: Vec<String>,
+}
+
+/// Counters a worker publishes at every tick (at least every [`IDLE_TICK_MS`]) for the
+/// metrics endpoint: relaxed stores of its own totals, nothing on the per-packet path.
+#[derive(Default)]
+struct WorkerGauges {
+    frames: AtomicU64,
+    octets: AtomicU64,
+    drops: [AtomicU64; DropReason::ALL.len()],
+    anomalies: [AtomicU64; anomaly::COUNT],
+    flows: AtomicU64,
+    flows_created: AtomicU64,
+    // Indexed by the flowEndReason code (1..=5), as TableStats::records_by_reason.
+    ended: [AtomicU64; 6],
+    mptcp_flows: AtomicU64,
+    mptcp_connections: AtomicU64,
+    export_dropped_records: AtomicU64,
+    export_dropped_packets: AtomicU64,
+    /// Per [`Protocol`]: packets, octets, payload octets.
+    protocols: [[AtomicU64; 3]; Protocol::ALL.len()],
+    socket: [AtomicU64; 4],
+}
+
+fn set(a: &AtomicU64, v: u64) {
+    a.store(v, Ordering::Relaxed);
+}
+
+fn get(a: &AtomicU64) -> u64 {
+    a.load(Ordering::Relaxed)
+}
+
+/// A worker's running totals that the table does not keep.
+#[derive(Default)]
+struct WorkerTotals {
+    stats: MeterStats,
+    /// Per [`Protocol`]: packets, octets, payload octets.
+    protocols: [[u64; 3]; Protocol::ALL.len()],
+}
+
+impl WorkerGauges {
+    fn publish(&self, t: &WorkerTotals, m: &InlineMeter, sock: &QueueSocket) {
+        let (s, table) = (&t.stats, m.table.stats());
+        set(&self.frames, s.frames);
+        set(&self.octets, s.wire_octets);
+        for (g, v) in self.drops.iter().zip(s.drops) {
+            set(g, v);
+        }
+        for (g, v) in self.anomalies.iter().zip(table.anomalies) {
+            set(g, v);
+        }
+        set(&self.flows, m.table.len() as u64);
+        set(&self.flows_created, table.flows_created);
+        for (g, v) in self.ended.iter().zip(table.records_by_reason) {
+            set(g, v);
+        }
+        set(&self.mptcp_flows, table.mptcp_flows);
+        set(&self.mptcp_connections, table.mptcp_connections);
+        set(&self.export_dropped_records, m.sink.dropped_records);
+        set(&self.export_dropped_packets, m.sink.dropped_packets);
+        for (g, v) in self.protocols.iter().zip(&t.protocols) {
+            for (g, v) in g.iter().zip(v) {
+                set(g, *v);
+            }
+        }
+        let k = sock.stats();
+        for (g, v) in self.socket.iter().zip([
+            k.rx_dropped,
+            k.rx_ring_full,
+            k.rx_fill_ring_empty,
+            k.rx_invalid_descs,
+        ]) {
+            set(g, v);
+        }
+    }
+}
+
+/// The metrics snapshot of a running capture: the workers' gauges, the program's counters
+/// and the exporter's collector counters.
+fn snapshot(
+    gauges: &[(u32, Arc<WorkerGauges>)],
+    program: &XdpProgram,
+    board: &CollectorBoard,
+    capacity: u64,
+) -> MetricsSnapshot {
+    let mut snap = MetricsSnapshot {
+        flow_capacity: capacity,
+        ..Default::default()
+    };
+    for (queue, g) in gauges {
+        let x = program.counters(*queue).unwrap_or_default();
+        snap.queues.push(QueueMetrics {
+            queue: *queue,
+            rx_packets: get(&g.frames),
+            rx_bytes: get(&g.octets),
+            xdp: XdpProgramCounters {
+                seen: x.seen,
+                redirected: x.redirected,
+                passed: x.passed,
+                filtered: x.filtered,
+                unparsable: x.unparsable,
+                redirect_failed: x.redirect_failed,
+            },
+            xsk: XskStatistics {
+                rx_dropped: get(&g.socket[0]),
+                rx_ring_full: get(&g.socket[1]),
+                fill_ring_empty: get(&g.socket[2]),
+                rx_invalid_descs: get(&g.socket[3]),
+            },
+        });
+        for (i, reason) in DropReason::ALL.iter().enumerate() {
+            snap.drops[i] += get(&g.drops[*reason as usize]);
+        }
+        for (t, v) in snap.anomalies.iter_mut().zip(&g.anomalies) {
+            *t += get(v);
+        }
+        for (i, reason) in EndReason::ALL.iter().enumerate() {
+            snap.flows_expired[i] += get(&g.ended[*reason as usize]);
+        }
+        snap.flows_evicted += get(&g.ended[EndReason::LackOfResources as usize]);
+        snap.flows += get(&g.flows);
+        snap.flows_created += get(&g.flows_created);
+        snap.mptcp_connections += get(&g.mptcp_connections);
+        snap.mptcp_subflows += get(&g.mptcp_flows);
+        snap.export_queue_dropped_records += get(&g.export_dropped_records);
+        snap.export_queue_dropped_packets += get(&g.export_dropped_packets);
+        for (p, g) in snap.protocols.iter_mut().zip(&g.protocols) {
+            p.packets += get(&g[0]);
+            p.bytes += get(&g[1]);
+            p.payload_bytes += get(&g[2]);
+        }
+    }
+    if let Ok(c) = board.lock() {
+        snap.collectors = c.clone();
+    }
+    snap
 }
 
 /// Why live capture could not start; one line for the operator.
@@ -222,9 +358,10 @@ fn meter_batch(
     sock: &mut QueueSocket,
     m: &mut InlineMeter,
     timeout_ms: i32,
-    stats: &mut MeterStats,
+    t: &mut WorkerTotals,
 ) -> usize {
     sock.recv_batch(timeout_ms, wall_ns, |now, frame| {
+        let stats = &mut t.stats;
         stats.frames += 1;
         let len = frame.len() as u32;
         stats.wire_octets += u64::from(len);
@@ -232,8 +369,15 @@ fn meter_batch(
             stats.first_ns = now;
         }
         stats.last_ns = now;
-        match dissect(LinkType::Ethernet, frame, len, now, m.slot()) {
-            Ok(()) => m.commit(),
+        let meta = m.slot();
+        match dissect(LinkType::Ethernet, frame, len, now, meta) {
+            Ok(()) => {
+                let p = &mut t.protocols[Protocol::from_ip_proto(meta.protocol) as usize];
+                p[0] += 1;
+                p[1] += u64::from(meta.octets);
+                p[2] += u64::from(meta.payload_len);
+                m.commit();
+            }
             Err(reason) => {
                 stats.drops[reason as usize] += 1;
                 stats.dropped_wire_octets += u64::from(len);
@@ -255,6 +399,7 @@ fn live_worker(
     tx: Sender<RecordBatch>,
     stop: Arc<AtomicBool>,
     core: Option<usize>,
+    gauges: Arc<WorkerGauges>,
 ) -> WorkerOut {
     if let Some(id) = core {
         core_affinity::set_for_current(core_affinity::CoreId { id });
@@ -263,18 +408,20 @@ fn live_worker(
         FlowTable::new(table),
         BatchSink::new(tx, ExportPolicy::Drop),
     );
-    let mut stats = MeterStats::default();
+    let mut t = WorkerTotals::default();
     let mut next_expire = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        meter_batch(&mut sock, &mut m, IDLE_TICK_MS, &mut stats);
+        meter_batch(&mut sock, &mut m, IDLE_TICK_MS, &mut t);
         let now = wall_ns();
         if now >= next_expire {
             m.expire(now);
+            gauges.publish(&t, &m, &sock);
             next_expire = now + EXPIRE_EVERY_NS;
         }
     }
     // The program is detached: whatever is still in the ring is the last of it.
-    while meter_batch(&mut sock, &mut m, 0, &mut stats) > 0 {}
+    while meter_batch(&mut sock, &mut m, 0, &mut t) > 0 {}
+    let mut stats = t.stats;
     m.drain();
     m.table.flush(EndReason::Forced, &mut m.sink);
     m.sink.send();
@@ -294,6 +441,7 @@ pub fn run_live(
     cfg: &PipelineConfig,
     outputs: Vec<Box<dyn FlowOutput>>,
     stop: Arc<AtomicBool>,
+    metrics: Option<std::net::SocketAddr>,
     on_start: impl FnOnce(&Started),
 ) -> Result<RunResult, LiveError> {
     let ifindex = ifindex(&live.iface)?;
@@ -333,10 +481,12 @@ pub fn run_live(
         );
     }
 
+    let board = CollectorBoard::default();
     let (tx, rx) = bounded::<RecordBatch>(cfg.export_queue_batches.max(1));
+    let exporter_board = board.clone();
     let exporter = thread::Builder::new()
         .name("meter-export".into())
-        .spawn(move || run_exporter(rx, outputs))
+        .spawn(move || run_exporter(rx, outputs, Some(exporter_board)))
         .map_err(|e| LiveError(format!("cannot start a thread: {e}")))?;
     let started = Started {
         mode,
@@ -348,19 +498,53 @@ pub fn run_live(
         notes,
     };
     let mut handles = Vec::with_capacity(plan.len());
+    let mut gauges = Vec::with_capacity(plan.len());
     for (sock, &(queue, core)) in sockets.into_iter().zip(&plan) {
         let (tx, stop, table) = (tx.clone(), stop.clone(), cfg.table);
+        let g = Arc::new(WorkerGauges::default());
+        gauges.push((queue, g.clone()));
         let zero_copy = sock.zero_copy;
         let h = thread::Builder::new()
             .name(format!("meter-q{queue}"))
-            .spawn(move || live_worker(sock, table, tx, stop, core))
+            .spawn(move || live_worker(sock, table, tx, stop, core, g))
             .map_err(|e| LiveError(format!("cannot start a thread: {e}")))?;
         handles.push((queue, core, zero_copy, h));
     }
     drop(tx);
+
+    // The endpoint answers from the latest snapshot, which this thread refreshes every
+    // tick (the XDP program's maps are read here, where the program lives).
+    let latest = Arc::new(Mutex::new(MetricsSnapshot::default()));
+    let capacity = (cfg.table.max_flows * plan.len()) as u64;
+    let _server = match metrics {
+        Some(addr) => {
+            let l = latest.clone();
+            let server = crate::metrics::serve(addr, move || {
+                l.lock().map(|s| s.clone()).unwrap_or_default()
+            });
+            match server {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    program.detach();
+                    for (_, _, _, h) in handles {
+                        let _ = h.join();
+                    }
+                    return Err(LiveError(e.to_string()));
+                }
+            }
+        }
+        None => None,
+    };
     on_start(&started);
 
     while !stop.load(Ordering::Relaxed) {
+        if metrics.is_some() {
+            let snap = snapshot(&gauges, &program, &board, capacity);
+            if let Ok(mut l) = latest.lock() {
+                *l = snap;
+            }
+        }
         thread::park_timeout(std::time::Duration::from_millis(IDLE_TICK_MS as u64));
     }
     program.detach();

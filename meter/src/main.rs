@@ -16,7 +16,7 @@ use meter::export::json::JsonOutput;
 use meter::export::text::TextOutput;
 use meter::export::{FlowOutput, wall_secs};
 use meter::flow::TableConfig;
-use meter::live::{LiveConfig, run_live};
+use meter::live::{LiveConfig, Started, run_live};
 use meter::pipeline::{ExportPolicy, PipelineConfig, RunResult, run_file};
 use meter::source::afxdp::SocketSettings;
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -82,7 +82,13 @@ fn run_interface(
         },
     };
     cfg.export_policy = ExportPolicy::Drop;
-    run_live(&live, &cfg, outputs, stop, |st| {
+    let metrics = meter::metrics::parse_listen_addr(
+        cli.metrics
+            .as_deref()
+            .unwrap_or(meter::metrics::DEFAULT_ADDR),
+    )
+    .map_err(|e| format!("--{e}"))?;
+    run_live(&live, &cfg, outputs, stop, metrics, |st: &Started| {
         let queues: Vec<String> = st
             .queues
             .iter()

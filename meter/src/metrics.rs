@@ -205,22 +205,6 @@ impl Default for MetricsSnapshot {
     }
 }
 
-impl MetricsSnapshot {
-    /// Set the expired count of one end reason.
-    pub fn set_expired(&mut self, reason: EndReason, records: u64) {
-        if let Some(i) = EndReason::ALL.iter().position(|&r| r == reason) {
-            self.flows_expired[i] = records;
-        }
-    }
-
-    /// Set the drop count of one reason.
-    pub fn set_drop(&mut self, reason: DropReason, packets: u64) {
-        if let Some(i) = DropReason::ALL.iter().position(|&r| r == reason) {
-            self.drops[i] = packets;
-        }
-    }
-}
-
 /// The latest snapshot, shared between [`Metrics`] and the collector in its registry.
 #[derive(Debug, Default)]
 struct SnapshotCollector {
@@ -1030,27 +1014,6 @@ mod tests {
         assert_eq!(
             sample(&m.render(), "meter_flows_created_total"),
             Some(s.flows_created + 5)
-        );
-    }
-
-    #[test]
-    fn set_helpers_index_by_reason() {
-        let mut s = MetricsSnapshot::default();
-        s.set_expired(EndReason::Forced, 7);
-        s.set_drop(DropReason::BadIpv4Header, 9);
-        let m = Metrics::new();
-        m.update(&s);
-        let om = m.render();
-        assert_eq!(
-            sample(&om, "meter_flows_expired_total{reason=\"forced\"}"),
-            Some(7)
-        );
-        assert_eq!(
-            sample(
-                &om,
-                "meter_dropped_packets_total{reason=\"bad_ipv4_header\"}"
-            ),
-            Some(9)
         );
     }
 

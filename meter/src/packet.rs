@@ -203,6 +203,9 @@ pub struct PacketMeta {
     pub tcp_window: u16,
     /// TCP payload bytes (from the IP length, not the capture).
     pub tcp_payload_len: u32,
+    /// Octets after the transport header (TCP/UDP payload, ICMP body, the whole IP payload
+    /// of other protocols): goodput.
+    pub payload_len: u32,
     pub tcp_options_len: u8,
     pub tcp_options: [u8; TCP_OPTIONS_MAX],
     /// [`anomaly`] bits.
@@ -239,6 +242,7 @@ impl Default for PacketMeta {
             tcp_ack: 0,
             tcp_window: 0,
             tcp_payload_len: 0,
+            payload_len: 0,
             tcp_options_len: 0,
             tcp_options: [0; TCP_OPTIONS_MAX],
             anomalies: 0,

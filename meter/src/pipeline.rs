@@ -20,6 +20,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use crate::dissect::dissect;
 use crate::export::{FlowOutput, OutputReport, wall_secs};
 use crate::flow::{EndReason, FlowKey, FlowRecord, FlowTable, RecordSink, TableConfig, TableStats};
+use crate::metrics::CollectorMetrics;
 use crate::packet::{DropReason, PacketMeta};
 use crate::source::pcap::{CaptureReader, SourceError};
 
@@ -181,10 +182,22 @@ pub(crate) struct ExportTotals {
     pub(crate) records: u64,
 }
 
+/// Where the exporter thread publishes its collectors' counters for the metrics endpoint.
+pub(crate) type CollectorBoard = std::sync::Arc<std::sync::Mutex<Vec<CollectorMetrics>>>;
+
 pub(crate) fn run_exporter(
     rx: Receiver<RecordBatch>,
     mut outputs: Vec<Box<dyn FlowOutput>>,
+    board: Option<CollectorBoard>,
 ) -> (Vec<Box<dyn FlowOutput>>, ExportTotals) {
+    let publish = |outputs: &[Box<dyn FlowOutput>]| {
+        if let Some(b) = &board {
+            let all = outputs.iter().flat_map(|o| o.collector_stats()).collect();
+            if let Ok(mut g) = b.lock() {
+                *g = all;
+            }
+        }
+    };
     let mut totals = ExportTotals {
         packets: 0,
         records: 0,
@@ -204,12 +217,14 @@ pub(crate) fn run_exporter(
                 if now != last_tick {
                     last_tick = now;
                     outputs.iter_mut().for_each(|o| o.tick(now));
+                    publish(&outputs);
                 }
             }
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
                 let now = wall_secs();
                 last_tick = now;
                 outputs.iter_mut().for_each(|o| o.tick(now));
+                publish(&outputs);
             }
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
         }
@@ -356,7 +371,7 @@ pub fn run_file(
     let (tx, rx) = bounded::<RecordBatch>(cfg.export_queue_batches.max(1));
     let exporter = thread::Builder::new()
         .name("meter-export".into())
-        .spawn(move || run_exporter(rx, outputs))
+        .spawn(move || run_exporter(rx, outputs, None))
         .map_err(RunError::Spawn)?;
 
     let mut stats = MeterStats {

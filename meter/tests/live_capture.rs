@@ -118,7 +118,16 @@ fn known_traffic(prefix: &str, net: u8, mode: &str) {
     let (st, _, _) = server.finish();
     assert!(st.success());
     let after = kernel_counters(&c);
+    let out_segs =
+        delta(&before, &after, "Tcp.OutSegs") + delta(&before, &after, "Tcp.RetransSegs");
+    let in_segs = delta(&before, &after, "Tcp.InSegs");
 
+    // Stop only once the meter has metered all of it (frames still in flight on the
+    // mirror would otherwise be cut off by the detach).
+    let expected = 20 + 15 + 8 + out_segs + in_segs;
+    scrape_until(&m, "127.0.0.1:9464", |t| {
+        metric_sum(t, "meter_protocol_packets_total") >= expected
+    });
     let run = stop_meter(meter);
     assert_capture_adds_up(&run);
     let r = &run.records;
@@ -141,8 +150,6 @@ fn known_traffic(prefix: &str, net: u8, mode: &str) {
     assert_eq!(icmp(&cli4, &srv4, 8 << 8), (4, 4 * 84), "echo requests");
     assert_eq!(icmp(&srv4, &cli4, 0), (4, 4 * 84), "echo replies");
 
-    let out_segs =
-        delta(&before, &after, "Tcp.OutSegs") + delta(&before, &after, "Tcp.RetransSegs");
     let to_server = sum(r, |r| {
         text(r, "sourceIPv4Address") == cli4 && field(r, "destinationTransportPort") == 8080
     });
@@ -151,7 +158,6 @@ fn known_traffic(prefix: &str, net: u8, mode: &str) {
     });
     // Packets exactly as the client's kernel counted them; octets are the payload plus
     // 40 to 80 header octets (IPv4 20, TCP 20 + options) per packet.
-    let in_segs = delta(&before, &after, "Tcp.InSegs");
     assert_eq!(to_server.0, out_segs, "client → server packets");
     assert_eq!(to_client.0, in_segs, "server → client packets");
     for (what, (packets, octets), payload) in [
@@ -217,8 +223,42 @@ fn two_queues_two_workers_and_the_prefilter() {
             &["udp", cli, srv, &sport.to_string(), "9555", "10", "60"],
         );
     }
+    // The metrics endpoint, scraped over the meter namespace's loopback while it runs,
+    // shows the traffic once the workers have published it ...
+    let scraped = scrape_until(&m, "127.0.0.1:9464", |t| {
+        metric_sum(t, "meter_xdp_filtered_packets_total") == 50
+            && metric_sum(t, "meter_protocol_packets_total") >= 320
+    });
+    let promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut p| {
+            use std::io::Write;
+            p.stdin
+                .take()
+                .expect("stdin")
+                .write_all(scraped.as_bytes())?;
+            p.wait_with_output()
+        })
+        .expect("promtool");
+    assert!(promtool.status.success(), "promtool: {promtool:?}");
     let run = stop_meter(meter);
     assert_capture_adds_up(&run);
+    // ... and agrees with the summary printed at exit.
+    let s = &run.summary;
+    assert!(metric_sum(&scraped, "meter_rx_packets_total") <= field(s, "packets"));
+    assert!(
+        metric_sum(&scraped, "meter_protocol_packets_total") <= field(s, "packets"),
+        "metered packets"
+    );
+    assert_eq!(
+        metric_sum(&scraped, "meter_xdp_filtered_packets_total"),
+        50,
+        "pre-filter"
+    );
     let queues = run.summary["capture"]["queues"].as_array().unwrap().clone();
     assert_eq!(queues.len(), 2);
     assert_eq!(field(&run.summary, "workers"), 2);

@@ -16,6 +16,7 @@ use ipfix_export::value::{FieldSink, RecordEncoder, Value};
 use super::profile::{Profile, Uniflow};
 use super::{FlowOutput, OutputReport};
 use crate::flow::FlowRecord;
+use crate::metrics::CollectorMetrics;
 use crate::pipeline::MeterStats;
 
 pub struct IpfixOutput {
@@ -124,6 +125,23 @@ impl FlowOutput for IpfixOutput {
 
     fn tick(&mut self, now_secs: u32) {
         self.exporter.tick(now_secs);
+    }
+
+    fn collector_stats(&self) -> Vec<CollectorMetrics> {
+        self.exporter
+            .stats()
+            .per_collector
+            .into_iter()
+            .map(|c| CollectorMetrics {
+                collector: c.url,
+                records: c.records,
+                messages: c.messages,
+                bytes: c.octets,
+                errors: c.errors,
+                dropped_messages: c.dropped_messages,
+                dropped_records: c.dropped_records,
+            })
+            .collect()
     }
 
     fn finish(mut self: Box<Self>, stats: &MeterStats, now: u32) -> Result<OutputReport, String> {

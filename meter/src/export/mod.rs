@@ -40,6 +40,11 @@ pub trait FlowOutput: Send {
     fn tick(&mut self, now_secs: u32);
     /// The run is over: write final statistics, flush and close.
     fn finish(self: Box<Self>, stats: &MeterStats, now_secs: u32) -> Result<OutputReport, String>;
+    /// Per-collector counters so far, for the metrics endpoint (outputs without
+    /// collectors have none).
+    fn collector_stats(&self) -> Vec<crate::metrics::CollectorMetrics> {
+        Vec::new()
+    }
 }
 
 /// Wall-clock seconds for IPFIX export times.

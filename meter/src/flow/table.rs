@@ -62,8 +62,10 @@ pub struct TableStats {
     /// Largest number of flows held at once (merged over workers: the sum of their peaks,
     /// an upper bound of what all tables held together).
     pub peak_flows: u64,
-    /// Flows with MPTCP options seen.
+    /// Flows with MPTCP options seen (every subflow), counted when they end.
     pub mptcp_flows: u64,
+    /// Of those, the initial subflows (MP_CAPABLE seen): MPTCP connections.
+    pub mptcp_connections: u64,
 }
 
 impl TableStats {
@@ -79,6 +81,7 @@ impl TableStats {
         }
         self.peak_flows += o.peak_flows;
         self.mptcp_flows += o.mptcp_flows;
+        self.mptcp_connections += o.mptcp_connections;
     }
 }
 
@@ -477,8 +480,9 @@ impl FlowTable {
         } else {
             Some(f.tcp.clone())
         };
-        if take && tcp.as_ref().is_some_and(|t| t.mptcp.is_some()) {
+        if take && let Some(m) = tcp.as_ref().and_then(|t| t.mptcp.as_ref()) {
             self.stats.mptcp_flows += 1;
+            self.stats.mptcp_connections += u64::from(m.version.is_some());
         }
         let k = &f.key;
         let (initiator, initiator_port, responder, responder_port) = if f.a_is_initiator {

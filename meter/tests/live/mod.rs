@@ -337,3 +337,47 @@ pub fn sum(records: &[Value], pred: impl Fn(&Value) -> bool) -> (u64, u64) {
             )
         })
 }
+
+/// One scrape of the meter's metrics endpoint from inside `ns` (its loopback).
+pub fn scrape(ns: &str, addr: &str) -> String {
+    let code = format!(
+        "import urllib.request; print(urllib.request.urlopen('http://{addr}/metrics', timeout=5).read().decode(), end='')"
+    );
+    let o = sh(&["ip", "netns", "exec", ns, "python3", "-c", &code]);
+    assert!(
+        o.status.success(),
+        "scrape: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+/// Sum of every sample of metric `name` (all label sets) in a text exposition.
+pub fn metric_sum(text: &str, name: &str) -> u64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
+}
+
+/// Scrape until `done(text)` holds (the meter publishes every 100 ms), or fail after the
+/// event timeout with the last scrape.
+pub fn scrape_until(ns: &str, addr: &str, done: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + EVENT_TIMEOUT;
+    loop {
+        let text = scrape(ns, addr);
+        if done(&text) {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "metrics never showed the expected counts:\n{text}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}

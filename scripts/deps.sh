@@ -7,7 +7,7 @@ set -euo pipefail
 PKGS=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config m4 make gcc
       nfdump pmacct tshark tcpdump iproute2 ethtool
       python3 iputils-ping softflowd fprobe argus-server argus-client netsniff-ng tcpreplay
-      prometheus xdp-tools util-linux)
+      prometheus xdp-tools util-linux strace systemd)
 
 missing=()
 for p in "${PKGS[@]}"; do

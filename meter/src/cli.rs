@@ -91,8 +91,13 @@ fn parse_pow2(s: &str) -> Result<u32, String> {
 /// information). Without an output option, readable flow lines go to stdout.
 #[derive(Debug, Parser)]
 #[command(name = "meter", version, about, max_term_width = 100)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["pcap", "interface"])))]
+#[command(group(clap::ArgGroup::new("source").args(["pcap", "interface"])))]
 pub struct Cli {
+    /// Read options from this TOML file (keys are these long option names); options on
+    /// the command line override it. Check a file with `meter check-config FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Capture file to meter (pcap or pcapng; Ethernet, raw IP, Linux cooked or loopback).
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
@@ -103,51 +108,46 @@ pub struct Cli {
     pub interface: Option<String>,
 
     /// Live: receive queues to watch, e.g. 0,1 or 0-3 (default: all). One worker per queue.
-    #[arg(long, value_name = "LIST", value_parser = parse_list, requires = "interface")]
+    #[arg(long, value_name = "LIST", value_parser = parse_list)]
     pub queues: Option<NumberList>,
 
     /// Live: core of each queue's worker, in queue order, e.g. 2,3 (default: cores 0, 1, … in turn).
-    #[arg(long, value_name = "LIST", value_parser = parse_list, requires = "interface")]
+    #[arg(long, value_name = "LIST", value_parser = parse_list)]
     pub cores: Option<NumberList>,
 
     /// Live: XDP attach mode; auto tries native (driver) mode and falls back to generic.
-    #[arg(long, value_enum, default_value_t = XdpMode::Auto, requires = "interface")]
+    #[arg(long, value_enum, default_value_t = XdpMode::Auto)]
     pub xdp_mode: XdpMode,
 
     /// Live: pre-filter rule run in the XDP program: "[include|exclude] SRC DST SPORT DPORT
     /// PROTO", - for any, CIDR prefixes, port ranges lo-hi, lists [a,b]. Repeatable; the
     /// first match wins. Example: --filter "exclude 10.0.0.0/8 - - 53 [tcp,udp]".
-    #[arg(long = "filter", value_name = "RULE", value_parser = parse_rule, requires = "interface")]
+    #[arg(long = "filter", value_name = "RULE", value_parser = parse_rule)]
     pub filter: Vec<xdp_redirect::Rule>,
 
     /// Live: UMEM frames per queue (a power of two; also the fill ring size).
-    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = parse_pow2, requires = "interface")]
+    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = parse_pow2)]
     pub umem_frames: u32,
 
     /// Live: bytes per UMEM frame; longer frames are counted as dropped (rx_dropped).
-    #[arg(long, value_name = "2048|4096", default_value_t = 4096, value_parser = parse_frame_size, requires = "interface")]
+    #[arg(long, value_name = "2048|4096", default_value_t = 4096, value_parser = parse_frame_size)]
     pub frame_size: u32,
 
     /// Live: receive ring entries per queue (a power of two).
-    #[arg(long, value_name = "N", default_value_t = 2048, value_parser = parse_pow2, requires = "interface")]
+    #[arg(long, value_name = "N", default_value_t = 2048, value_parser = parse_pow2)]
     pub ring_size: u32,
 
     /// Live: zero-copy AF_XDP; auto uses it where the driver supports it, else copy mode.
-    #[arg(long, value_enum, default_value_t = ZeroCopy::Auto, requires = "interface")]
+    #[arg(long, value_enum, default_value_t = ZeroCopy::Auto)]
     pub zero_copy: ZeroCopy,
 
     /// Live: Prometheus/OpenMetrics endpoint (GET /metrics) at IP:PORT, or none
     /// [default: 127.0.0.1:9464].
-    #[arg(long, value_name = "ADDR|none", requires = "interface")]
+    #[arg(long, value_name = "ADDR|none")]
     pub metrics: Option<String>,
 
     /// Live: busy-poll budget in microseconds where the kernel offers it (0 = off).
-    #[arg(
-        long,
-        value_name = "USECS",
-        default_value_t = 20,
-        requires = "interface"
-    )]
+    #[arg(long, value_name = "USECS", default_value_t = 20)]
     pub busy_poll: u32,
 
     /// Send IPFIX to a collector: udp://HOST:PORT or tcp://HOST:PORT. Repeatable; every
@@ -164,7 +164,7 @@ pub struct Cli {
     pub json: bool,
 
     /// Worker threads; packets are spread by a symmetric flow hash, each worker pinned to a core.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024), conflicts_with = "interface")]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: u16,
 
     /// Seconds without packets after which a flow is exported (yaf's default).
@@ -202,20 +202,42 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=86400))]
     pub template_refresh: u32,
 
+    /// Least severe log events written to stderr.
+    #[arg(long, value_enum, default_value_t = crate::logging::LogLevel::Info)]
+    pub log_level: crate::logging::LogLevel,
+
     /// End-of-run summary on stderr.
     #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
     pub summary: SummaryFormat,
 }
 
-/// Parse arguments; on a mistake return the one-line message (help and version are
-/// printed and exit as usual).
+/// Parse arguments (and the config file `--config` names); on a mistake return the
+/// one-line message (help and version are printed and exit as usual).
 pub fn parse_args<I, T>(args: I) -> Result<Cli, String>
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    Cli::try_parse_from(args).map_err(|e| {
-        use clap::error::ErrorKind;
+    let argv: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let file = match crate::config::config_path(&argv) {
+        Some(p) => Some(crate::config::file_args(&p, &argv)?),
+        None => None,
+    };
+    parse_with_file(&argv, file.as_ref())
+}
+
+/// Parse `argv` with the arguments of a config file placed before its own.
+pub fn parse_with_file(
+    argv: &[std::ffi::OsString],
+    file: Option<&crate::config::FileArgs>,
+) -> Result<Cli, String> {
+    let mut all: Vec<std::ffi::OsString> = argv.iter().take(1).cloned().collect();
+    if let Some(f) = file {
+        all.extend(f.args.iter().cloned());
+    }
+    all.extend(argv.iter().skip(1).cloned());
+    Cli::try_parse_from(all).map_err(|e| {
+        use clap::error::{ContextKind, ContextValue, ErrorKind};
         match e.kind() {
             ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => e.exit(),
             _ => {
@@ -226,10 +248,68 @@ where
                     .unwrap_or("invalid arguments")
                     .trim_start_matches("error: ")
                     .to_string();
-                format!("{line} (see meter --help)")
+                // A bad value from the file: say where it is.
+                let arg = match e.get(ContextKind::InvalidArg) {
+                    Some(ContextValue::String(a)) => a.clone(),
+                    _ => String::new(),
+                };
+                let long = arg
+                    .trim_start_matches("--")
+                    .split([' ', '='])
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                let from_file = file
+                    .filter(|_| {
+                        !argv.iter().any(|a| {
+                            a.to_str().is_some_and(|a| {
+                                a == format!("--{long}") || a.starts_with(&format!("--{long}="))
+                            })
+                        })
+                    })
+                    .and_then(|f| f.locate(&long));
+                match from_file {
+                    Some(at) => format!("config {at}: {line}"),
+                    None => format!("{line} (see meter --help)"),
+                }
             }
         }
     })
+}
+
+/// Every option with its effective value and where it came from (`meter check-config`).
+pub fn effective_settings(file: &crate::config::FileArgs) -> String {
+    use clap::CommandFactory;
+    let mut argv: Vec<std::ffi::OsString> = vec!["meter".into()];
+    argv.extend(file.args.iter().cloned());
+    let mut o = String::new();
+    let Ok(m) = Cli::command().try_get_matches_from(argv) else {
+        return o;
+    };
+    for arg in Cli::command().get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        if matches!(long, "config" | "help" | "version") {
+            continue;
+        }
+        let id = arg.get_id().as_str();
+        let value = m
+            .get_raw(id)
+            .map(|v| {
+                v.map(|x| x.to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_else(|| "(not set)".into());
+        let origin = match file.locate(long) {
+            Some(at) => format!("from {at}"),
+            None if long == "interface" && value == "(not set)" => {
+                "given by meter@IFACE or --interface".into()
+            }
+            None => "default".into(),
+        };
+        let _ = writeln!(o, "{long} = {value}    # {origin}");
+    }
+    o
 }
 
 fn secs(ns: u64) -> f64 {
@@ -493,8 +573,11 @@ mod tests {
     fn mistakes_are_one_line() {
         for args in [
             vec!["meter", "--pcap", "x", "--bogus"],
-            vec!["meter"],
+            vec!["meter", "--pcap", "x", "--interface", "eth0"],
             vec!["meter", "--pcap", "x", "--workers", "0"],
+            vec!["meter", "--interface", "eth0", "--queues", "0,x"],
+            vec!["meter", "--interface", "eth0", "--umem-frames", "1000"],
+            vec!["meter", "--interface", "eth0", "--filter", "- - - 53"],
             vec!["meter", "--pcap", "x", "--max-message-size", "70000"],
         ] {
             let e = parse_args(args.clone()).unwrap_err();

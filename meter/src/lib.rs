@@ -5,10 +5,12 @@
 //! [`live`] (AF_XDP).
 
 pub mod cli;
+pub mod config;
 pub mod dissect;
 pub mod export;
 pub mod flow;
 pub mod live;
+pub mod logging;
 pub mod metrics;
 pub mod packet;
 pub mod pipeline;

@@ -1,8 +1,11 @@
 //! The `meter` command: meter a capture file or a live interface and export its flows.
 //!
 //! Exit status: 0 success; 1 the run failed (unreadable or truncated capture, an output
-//! that could not be written, conservation violated); 2 a usage mistake.
+//! that could not be written, capture could not start, conservation violated); 2 a usage
+//! or configuration mistake (systemd does not restart on it).
 
+use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -17,6 +20,7 @@ use meter::export::text::TextOutput;
 use meter::export::{FlowOutput, wall_secs};
 use meter::flow::TableConfig;
 use meter::live::{LiveConfig, Started, run_live};
+use meter::logging;
 use meter::pipeline::{ExportPolicy, PipelineConfig, RunResult, run_file};
 use meter::source::afxdp::SocketSettings;
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -25,18 +29,107 @@ use std::sync::atomic::AtomicBool;
 use xdp_redirect::{Filter, ModeRequest};
 
 fn main() -> ExitCode {
-    let cli = match cli::parse_args(std::env::args_os()) {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "check-config") {
+        return check_config(&argv);
+    }
+    let cli = match cli::parse_args(argv) {
         Ok(c) => c,
         Err(msg) => {
             eprintln!("meter: {msg}");
             return ExitCode::from(2);
         }
     };
-    match run(cli) {
+    logging::init(cli.log_level);
+    let settings = match Settings::of(&cli) {
+        Ok(s) => s,
+        Err(msg) => {
+            eprintln!("meter: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli, settings) {
         Ok(code) => code,
         Err(msg) => {
             eprintln!("meter: error: {msg}");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// What the options mean once checked beyond their syntax (collector URLs, filter rules,
+/// the metrics address). A mistake here is a usage error (exit 2), like a bad flag.
+struct Settings {
+    collectors: Vec<CollectorUrl>,
+    filter: Filter,
+    metrics: Option<SocketAddr>,
+}
+
+impl Settings {
+    fn of(cli: &Cli) -> Result<Settings, String> {
+        if cli.pcap.is_none() && cli.interface.is_none() {
+            return Err(
+                "nothing to meter: give --pcap FILE or --interface IFACE (or set interface in the config file) (see meter --help)"
+                    .into(),
+            );
+        }
+        let mut collectors = Vec::new();
+        for u in &cli.ipfix {
+            let url: CollectorUrl = u.parse().map_err(|e| format!("--ipfix {u}: {e}"))?;
+            if matches!(url, CollectorUrl::File(_)) {
+                return Err(format!(
+                    "--ipfix {u}: expected udp://HOST:PORT or tcp://HOST:PORT (use --ipfix-file for files)"
+                ));
+            }
+            collectors.push(url);
+        }
+        collectors.extend(cli.ipfix_file.iter().cloned().map(CollectorUrl::File));
+        if !collectors.is_empty() {
+            ipfix_export::check_pen(cli.pen).map_err(|e| format!("--pen {}: {e}", cli.pen))?;
+        }
+        let filter = Filter::compile(&cli.filter).map_err(|e| format!("--filter: {e}"))?;
+        let metrics = match (&cli.interface, cli.metrics.as_deref()) {
+            // Offline runs serve metrics only when asked to.
+            (None, None) => None,
+            (_, m) => meter::metrics::parse_listen_addr(m.unwrap_or(meter::metrics::DEFAULT_ADDR))
+                .map_err(|e| format!("--{e}"))?,
+        };
+        if cli.pcap.is_some() && metrics.is_some() {
+            return Err("--metrics serves live captures (--interface) only".into());
+        }
+        Ok(Settings {
+            collectors,
+            filter,
+            metrics,
+        })
+    }
+}
+
+/// `meter check-config FILE`: validate a config file and print the effective settings.
+fn check_config(argv: &[OsString]) -> ExitCode {
+    let Some(path) = argv.get(2) else {
+        eprintln!("meter: check-config needs the file to check: meter check-config FILE");
+        return ExitCode::from(2);
+    };
+    let base = vec![argv[0].clone()];
+    let checked = meter::config::file_args(std::path::Path::new(path), &base).and_then(|fa| {
+        let cli = cli::parse_with_file(&base, Some(&fa))?;
+        Settings::of(&Cli {
+            // The unit gives the interface on the command line (meter@IFACE).
+            interface: cli.interface.clone().or_else(|| Some("IFACE".into())),
+            ..cli
+        })?;
+        Ok(fa)
+    });
+    match checked {
+        Ok(fa) => {
+            println!("{}: ok", fa.path);
+            print!("{}", cli::effective_settings(&fa));
+            ExitCode::SUCCESS
+        }
+        Err(msg) => {
+            eprintln!("meter: {msg}");
+            ExitCode::from(2)
         }
     }
 }
@@ -48,6 +141,8 @@ fn run_interface(
     iface: &str,
     mut cfg: PipelineConfig,
     outputs: Vec<Box<dyn FlowOutput>>,
+    filter: Filter,
+    metrics: Option<SocketAddr>,
 ) -> Result<RunResult, String> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [SIGINT, SIGTERM] {
@@ -55,7 +150,6 @@ fn run_interface(
             .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
             .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     }
-    let filter = Filter::compile(&cli.filter).map_err(|e| format!("--filter: {e}"))?;
     let live = LiveConfig {
         iface: iface.to_string(),
         queues: cli.queues.as_ref().map(|q| q.0.clone()),
@@ -82,12 +176,6 @@ fn run_interface(
         },
     };
     cfg.export_policy = ExportPolicy::Drop;
-    let metrics = meter::metrics::parse_listen_addr(
-        cli.metrics
-            .as_deref()
-            .unwrap_or(meter::metrics::DEFAULT_ADDR),
-    )
-    .map_err(|e| format!("--{e}"))?;
     run_live(&live, &cfg, outputs, stop, metrics, |st: &Started| {
         let queues: Vec<String> = st
             .queues
@@ -100,37 +188,32 @@ fn run_interface(
                 )
             })
             .collect();
-        eprintln!(
-            "meter: capturing on {iface}: {} XDP, {}",
+        tracing::info!(
+            interface = iface,
+            xdp_mode = st.mode.name(),
+            metrics = %metrics.map_or("none".to_string(), |a| a.to_string()),
+            "capturing on {iface}: {} XDP, {}",
             st.mode.name(),
             queues.join(", ")
         );
         for n in &st.notes {
-            eprintln!("meter: note: {n}");
+            tracing::warn!(interface = iface, "{n}");
         }
     })
     .map_err(|e| e.to_string())
 }
 
-fn run(cli: Cli) -> Result<ExitCode, String> {
-    let mut collectors = Vec::new();
-    for u in &cli.ipfix {
-        let url: CollectorUrl = u.parse().map_err(|e| format!("--ipfix {u}: {e}"))?;
-        if matches!(url, CollectorUrl::File(_)) {
-            return Err(format!(
-                "--ipfix {u}: expected udp://HOST:PORT or tcp://HOST:PORT (use --ipfix-file for files)"
-            ));
-        }
-        collectors.push(url);
-    }
-    collectors.extend(cli.ipfix_file.iter().cloned().map(CollectorUrl::File));
-
+fn run(cli: Cli, settings: Settings) -> Result<ExitCode, String> {
+    let Settings {
+        collectors,
+        filter,
+        metrics,
+    } = settings;
     let mut outputs: Vec<Box<dyn FlowOutput>> = Vec::new();
     if !collectors.is_empty() {
-        ipfix_export::check_pen(cli.pen).map_err(|e| format!("--pen {}: {e}", cli.pen))?;
         if cli.pen == DOCUMENTATION_PEN {
-            eprintln!(
-                "meter: warning: exporting our own IEs under PEN 32473, which is for documentation only (RFC 5612); set your organisation's PEN with --pen"
+            tracing::warn!(
+                "exporting our own IEs under PEN 32473, which is for documentation only (RFC 5612); set your organisation's PEN with --pen"
             );
         }
         let cfg = ExporterConfig {
@@ -165,7 +248,10 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     };
     let started = Instant::now();
     let (result, source) = match (&cli.interface, &cli.pcap) {
-        (Some(iface), _) => (run_interface(&cli, iface, cfg, outputs)?, iface.clone()),
+        (Some(iface), _) => (
+            run_interface(&cli, iface, cfg, outputs, filter, metrics)?,
+            iface.clone(),
+        ),
         (None, Some(path)) => (
             run_file(path, &cfg, outputs).map_err(|e| e.to_string())?,
             path.display().to_string(),

@@ -190,12 +190,43 @@ pub(crate) fn run_exporter(
     mut outputs: Vec<Box<dyn FlowOutput>>,
     board: Option<CollectorBoard>,
 ) -> (Vec<Box<dyn FlowOutput>>, ExportTotals) {
-    let publish = |outputs: &[Box<dyn FlowOutput>]| {
-        if let Some(b) = &board {
-            let all = outputs.iter().flat_map(|o| o.collector_stats()).collect();
-            if let Ok(mut g) = b.lock() {
-                *g = all;
+    // Collector trouble is logged when it starts and then at most every 10 s per
+    // collector, with how many errors and lost records there were meanwhile.
+    let mut trouble: Vec<(String, u64, crate::logging::RateLimited)> = Vec::new();
+    let mut publish = |outputs: &[Box<dyn FlowOutput>]| {
+        let all: Vec<CollectorMetrics> = outputs.iter().flat_map(|o| o.collector_stats()).collect();
+        let now = std::time::Instant::now();
+        for c in &all {
+            let bad = c.errors + c.dropped_records;
+            let i = match trouble.iter().position(|t| t.0 == c.collector) {
+                Some(i) => i,
+                None => {
+                    trouble.push((
+                        c.collector.clone(),
+                        0,
+                        crate::logging::RateLimited::new(std::time::Duration::from_secs(10)),
+                    ));
+                    trouble.len() - 1
+                }
+            };
+            let (_, seen, limit) = &mut trouble[i];
+            if bad > *seen && limit.check(now).is_some() {
+                tracing::warn!(
+                    collector = %c.collector,
+                    errors = c.errors,
+                    dropped_records = c.dropped_records,
+                    "collector {}: {} send errors and {} records lost so far",
+                    c.collector,
+                    c.errors,
+                    c.dropped_records
+                );
+                *seen = bad;
             }
+        }
+        if let Some(b) = &board
+            && let Ok(mut g) = b.lock()
+        {
+            *g = all;
         }
     };
     let mut totals = ExportTotals {

@@ -311,12 +311,38 @@ fn transport(meta: &mut PacketMeta, proto: u8, l4: &[u8], l4_len: usize) -> bool
             Ok(i) => {
                 meta.icmp_type = i.msg_type();
                 meta.icmp_code = i.msg_code();
+                icmp_key(meta, proto);
             }
             Err(_) => meta.anomalies |= anomaly::TRUNCATED_L4,
         },
         _ => return false,
     }
     true
+}
+
+/// ICMP has no ports, so the flow key carries the message instead (as yaf does): each
+/// kind of message between two hosts is its own flow, and a reply pairs with its request
+/// in one bidirectional entry. A request or any other message keys on destination "port"
+/// type << 8 | code; a reply on source "port" = its request's type << 8. Records show
+/// ICMP without ports and with icmpTypeCode per direction.
+#[inline]
+fn icmp_key(meta: &mut PacketMeta, proto: u8) {
+    let request_of_reply = match (proto, meta.icmp_type) {
+        (ip_proto::ICMP, 0) => Some(8u8), // echo
+        (ip_proto::ICMP, 14) => Some(13), // timestamp
+        (ip_proto::ICMP, 16) => Some(15), // information
+        (ip_proto::ICMP, 18) => Some(17), // address mask
+        (ip_proto::ICMPV6, 129) => Some(128),
+        _ => None,
+    };
+    match request_of_reply {
+        Some(req) => set_ports(meta, u16::from(req) << 8, 0),
+        None => set_ports(
+            meta,
+            0,
+            u16::from(meta.icmp_type) << 8 | u16::from(meta.icmp_code),
+        ),
+    }
 }
 
 #[inline]
@@ -851,7 +877,8 @@ mod tests {
         let (r, m) = run(LinkType::RawIp, &ip);
         assert_eq!(r, Ok(()));
         assert_eq!((m.icmp_type, m.icmp_code), (11, 0));
-        assert_eq!((m.src_port, m.dst_port), (0, 0));
+        // Keyed by its message: time exceeded, code 0.
+        assert_eq!((m.src_port, m.dst_port), (0, 11 << 8));
         assert_eq!(m.payload_len, 0, "the ICMP header is not payload");
         // GRE: metered as the outer header, port-less, no anomaly.
         let mut ip = v4(47, 28, 0, &[]);
@@ -887,6 +914,12 @@ mod tests {
         let (r, m) = run(LinkType::RawIp, &ip);
         assert_eq!(r, Ok(()));
         assert_eq!((m.icmp_type, m.icmp_code, m.protocol), (135, 0, 58));
+        assert_eq!((m.src_port, m.dst_port), (0, 135 << 8));
+        // An echo reply keys on its request's type, so both share one flow entry.
+        let mut ip = v6(8, 58);
+        ip.extend_from_slice(&[129, 0, 0, 0, 0, 0, 0, 0]);
+        let (_, m) = run(LinkType::RawIp, &ip);
+        assert_eq!((m.src_port, m.dst_port), (128 << 8, 0));
     }
 
     #[test]

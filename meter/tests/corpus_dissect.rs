@@ -41,7 +41,20 @@ fn check(m: &PacketMeta, caplen: usize, what: &str) {
         m.octets as usize <= frame_len,
         "{what}: octets beyond the frame"
     );
-    if !PORT_PROTOCOLS.contains(&m.protocol) {
+    if m.protocol == 1 || m.protocol == 58 {
+        // The key carries the message: (0, type << 8 | code), or for a reply its
+        // request's type in the source slot.
+        let message = u16::from(m.icmp_type) << 8 | u16::from(m.icmp_code);
+        let is_reply = matches!((m.protocol, m.icmp_type), (1, 0 | 14 | 16 | 18) | (58, 129));
+        if m.anomalies & (anomaly::TRUNCATED_L4 | anomaly::FRAGMENT_NO_L4) != 0 {
+            assert_eq!((m.src_port, m.dst_port), (0, 0), "{what}: ports");
+        } else if is_reply {
+            assert_eq!(m.dst_port, 0, "{what}: reply");
+            assert_ne!(m.src_port, 0, "{what}: reply");
+        } else {
+            assert_eq!((m.src_port, m.dst_port), (0, message), "{what}: message");
+        }
+    } else if !PORT_PROTOCOLS.contains(&m.protocol) {
         assert_eq!((m.src_port, m.dst_port), (0, 0), "{what}: ports");
     }
     if m.protocol != 1 && m.protocol != 58 {

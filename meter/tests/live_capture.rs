@@ -103,6 +103,9 @@ fn known_traffic(prefix: &str, net: u8, mode: &str) {
     for mut p in sinks {
         p.wait_line(false, "done");
     }
+    // Nothing listens on 9003: the server answers with ICMP port unreachable, which is a
+    // flow of its own, not mixed into the echo replies.
+    run_traffic(&c, &["udp", &cli4, &srv4, "4003", "9003", "3", "10"]);
     let ping = sh(&[
         "ip", "netns", "exec", &c, "ping", "-c", "4", "-i", "0.2", &srv4,
     ]);
@@ -124,7 +127,7 @@ fn known_traffic(prefix: &str, net: u8, mode: &str) {
 
     // Stop only once the meter has metered all of it (frames still in flight on the
     // mirror would otherwise be cut off by the detach).
-    let expected = 20 + 15 + 8 + out_segs + in_segs;
+    let expected = 20 + 15 + 3 + 8 + out_segs + in_segs;
     scrape_until(&m, "127.0.0.1:9464", |t| {
         metric_sum(t, "meter_protocol_packets_total") >= expected
     });
@@ -149,6 +152,7 @@ fn known_traffic(prefix: &str, net: u8, mode: &str) {
     };
     assert_eq!(icmp(&cli4, &srv4, 8 << 8), (4, 4 * 84), "echo requests");
     assert_eq!(icmp(&srv4, &cli4, 0), (4, 4 * 84), "echo replies");
+    assert!(icmp(&srv4, &cli4, 3 << 8 | 3).0 >= 1, "port unreachable");
 
     let to_server = sum(r, |r| {
         text(r, "sourceIPv4Address") == cli4 && field(r, "destinationTransportPort") == 8080

@@ -490,6 +490,12 @@ impl FlowTable {
         } else {
             (k.b, k.b_port, k.a, k.a_port)
         };
+        // ICMP's key "ports" are its message type (see dissect): not ports to export.
+        let (initiator_port, responder_port) = if matches!(k.protocol, 1 | 58) {
+            (0, 0)
+        } else {
+            (initiator_port, responder_port)
+        };
         FlowRecord {
             initiator,
             initiator_port,

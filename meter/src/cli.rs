@@ -411,12 +411,29 @@ pub fn summary_text(source: &str, r: &RunResult, elapsed: std::time::Duration) -
     o
 }
 
+/// One queue's capture counters, named as in the JSON summary.
+fn queue_counters(q: &crate::live::QueueReport) -> [(&'static str, u64); 11] {
+    let (x, k) = (&q.xdp, &q.socket);
+    [
+        ("read", q.frames),
+        ("xdp_seen", x.seen),
+        ("xdp_redirected", x.redirected),
+        ("xdp_passed", x.passed),
+        ("xdp_filtered", x.filtered),
+        ("xdp_unparsable", x.unparsable),
+        ("xdp_redirect_failed", x.redirect_failed),
+        ("rx_dropped", k.rx_dropped),
+        ("rx_ring_full", k.rx_ring_full),
+        ("rx_invalid_descs", k.rx_invalid_descs),
+        ("rx_fill_ring_empty", k.rx_fill_ring_empty),
+    ]
+}
+
 fn capture_text(o: &mut String, c: &CaptureReport) {
     for q in &c.queues {
-        let (x, k) = (&q.xdp, &q.socket);
-        let _ = writeln!(
+        let _ = write!(
             o,
-            "meter: {} queue {} (core {}, {} XDP, {}): XDP seen {} redirected {} passed {} filtered {} unparsable {} redirect-failed {}; socket read {} lost {} (rx_dropped {} rx_ring_full {} rx_invalid_descs {}; fill ring empty {} times)",
+            "meter: {} queue {} (core {}, {} XDP, {}):",
             c.iface,
             q.queue,
             q.core.map_or("-".to_string(), |c| c.to_string()),
@@ -426,19 +443,11 @@ fn capture_text(o: &mut String, c: &CaptureReport) {
             } else {
                 "copy mode"
             },
-            x.seen,
-            x.redirected,
-            x.passed,
-            x.filtered,
-            x.unparsable,
-            x.redirect_failed,
-            q.frames,
-            k.lost(),
-            k.rx_dropped,
-            k.rx_ring_full,
-            k.rx_invalid_descs,
-            k.rx_fill_ring_empty
         );
+        for (name, v) in queue_counters(q) {
+            let _ = write!(o, " {name} {v}");
+        }
+        let _ = writeln!(o, "; lost by the socket {}", q.socket.lost());
     }
 }
 
@@ -451,26 +460,18 @@ fn capture_json(o: &mut String, c: &CaptureReport) {
         c.check().is_ok()
     );
     for (i, q) in c.queues.iter().enumerate() {
-        let (x, k) = (&q.xdp, &q.socket);
         let _ = write!(
             o,
-            "{}{{\"queue\":{},\"core\":{},\"zero_copy\":{},\"read\":{},\"xdp_seen\":{},\"xdp_redirected\":{},\"xdp_passed\":{},\"xdp_filtered\":{},\"xdp_unparsable\":{},\"xdp_redirect_failed\":{},\"rx_dropped\":{},\"rx_ring_full\":{},\"rx_invalid_descs\":{},\"rx_fill_ring_empty\":{}}}",
+            "{}{{\"queue\":{},\"core\":{},\"zero_copy\":{}",
             if i > 0 { "," } else { "" },
             q.queue,
             q.core.map_or("null".to_string(), |c| c.to_string()),
             q.zero_copy,
-            q.frames,
-            x.seen,
-            x.redirected,
-            x.passed,
-            x.filtered,
-            x.unparsable,
-            x.redirect_failed,
-            k.rx_dropped,
-            k.rx_ring_full,
-            k.rx_invalid_descs,
-            k.rx_fill_ring_empty
         );
+        for (name, v) in queue_counters(q) {
+            let _ = write!(o, ",\"{name}\":{v}");
+        }
+        o.push('}');
     }
     o.push_str("]}");
 }

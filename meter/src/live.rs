@@ -23,11 +23,11 @@ use xdp_redirect::{AttachMode, Filter, ModeRequest, QueueCounters, XdpProgram};
 use crate::dissect::dissect;
 use crate::export::{FlowOutput, wall_secs};
 use crate::flow::{EndReason, FlowTable, TableConfig};
-use crate::metrics::{MetricsSnapshot, Protocol, QueueMetrics, XdpProgramCounters, XskStatistics};
+use crate::metrics::{MetricsSnapshot, Protocol, QueueMetrics, XskStatistics};
 use crate::packet::{DropReason, LinkType, anomaly};
 use crate::pipeline::{
-    BatchSink, CaptureCounters, CollectorBoard, EXPIRE_EVERY_NS, ExportPolicy, ExportTotals,
-    InlineMeter, Meter, MeterStats, PipelineConfig, RecordBatch, RunResult, run_exporter,
+    BatchSink, CaptureCounters, CollectorBoard, EXPIRE_EVERY_NS, ExportPolicy, InlineMeter, Meter,
+    MeterStats, PipelineConfig, RecordBatch, RunResult, join_exporter, run_exporter,
 };
 use crate::source::afxdp::{QueueSocket, SocketSettings, SocketStats};
 
@@ -197,14 +197,7 @@ fn snapshot(
             queue: *queue,
             rx_packets: get(&g.frames),
             rx_bytes: get(&g.octets),
-            xdp: XdpProgramCounters {
-                seen: x.seen,
-                redirected: x.redirected,
-                passed: x.passed,
-                filtered: x.filtered,
-                unparsable: x.unparsable,
-                redirect_failed: x.redirect_failed,
-            },
+            xdp: x,
             xsk: XskStatistics {
                 rx_dropped: get(&g.socket[0]),
                 rx_ring_full: get(&g.socket[1]),
@@ -584,15 +577,7 @@ pub fn run_live(
             xdp: program.counters(queue).unwrap_or_default(),
         });
     }
-    let (outputs, totals) = exporter.join().unwrap_or_else(|_| {
-        (
-            Vec::new(),
-            ExportTotals {
-                packets: 0,
-                records: 0,
-            },
-        )
-    });
+    let (outputs, totals) = join_exporter(exporter);
     stats.exported_packets = totals.packets;
     stats.exported_flow_records = totals.records;
     let capture = CaptureReport {

@@ -81,22 +81,10 @@ impl Protocol {
     }
 }
 
-/// Counters of the XDP program for one queue (from its per-CPU maps, summed over CPUs).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct XdpProgramCounters {
-    /// Packets the program ran on.
-    pub seen: u64,
-    /// Packets redirected to the queue's AF_XDP socket.
-    pub redirected: u64,
-    /// Packets passed to the kernel stack (no socket bound to the queue).
-    pub passed: u64,
-    /// Packets dropped by the in-kernel pre-filter (the `filter` setting).
-    pub filtered: u64,
-    /// Packets the pre-filter could not parse (not IP, truncated); still redirected.
-    pub unparsable: u64,
-    /// Packets whose redirect failed although a socket was registered (dropped).
-    pub redirect_failed: u64,
-}
+/// Counters of the XDP program for one queue (from its per-CPU maps, summed over CPUs):
+/// seen, redirected, passed (no socket on the queue), filtered (pre-filter), unparsable
+/// (still redirected), redirect_failed.
+pub use xdp_redirect::QueueCounters as XdpProgramCounters;
 
 /// The kernel's `XDP_STATISTICS` for one AF_XDP socket (`struct xdp_statistics`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

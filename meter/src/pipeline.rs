@@ -263,6 +263,22 @@ pub(crate) fn run_exporter(
     (outputs, totals)
 }
 
+/// The exporter thread's outputs and totals (none if it panicked: the conservation check
+/// then reports the missing packets).
+pub(crate) fn join_exporter(h: ExporterThread) -> (Vec<Box<dyn FlowOutput>>, ExportTotals) {
+    h.join().unwrap_or_else(|_| {
+        (
+            Vec::new(),
+            ExportTotals {
+                packets: 0,
+                records: 0,
+            },
+        )
+    })
+}
+
+pub(crate) type ExporterThread = thread::JoinHandle<(Vec<Box<dyn FlowOutput>>, ExportTotals)>;
+
 /// Why a run could not start.
 #[derive(Debug)]
 pub enum RunError {
@@ -429,15 +445,7 @@ pub fn run_file(
     };
     stats.unsupported_linktypes = reader.unsupported_linktypes.clone();
 
-    let (outputs, totals) = exporter.join().unwrap_or_else(|_| {
-        (
-            Vec::new(),
-            ExportTotals {
-                packets: 0,
-                records: 0,
-            },
-        )
-    });
+    let (outputs, totals) = join_exporter(exporter);
     stats.exported_packets = totals.packets;
     stats.exported_flow_records = totals.records;
     let now = wall_secs();

@@ -243,12 +243,15 @@ impl XdpProgram {
         }
     }
 
-    fn link_create(&mut self, iface: &str, ifindex: u32, mode: AttachMode) -> Result<(), Error> {
-        let prog = self
-            .object
-            .progs()
+    fn program(&mut self) -> Result<libbpf_rs::ProgramMut<'_>, Error> {
+        self.object
+            .progs_mut()
             .find(|p| p.name() == PROGRAM)
-            .ok_or_else(|| Error::Load(format!("program {PROGRAM} missing")))?;
+            .ok_or_else(|| Error::Load(format!("program {PROGRAM} missing")))
+    }
+
+    fn link_create(&mut self, iface: &str, ifindex: u32, mode: AttachMode) -> Result<(), Error> {
+        let prog = self.program()?;
         let opts = libbpf_sys::bpf_link_create_opts {
             sz: std::mem::size_of::<libbpf_sys::bpf_link_create_opts>() as libbpf_sys::size_t,
             flags: mode.flags(),
@@ -294,11 +297,7 @@ impl XdpProgram {
     /// return its verdict (`XDP_DROP` = 1, `XDP_PASS` = 2, `XDP_REDIRECT` = 4). For tests
     /// and for checking a filter without traffic.
     pub fn test_run(&mut self, frame: &[u8]) -> Result<u32, Error> {
-        let prog = self
-            .object
-            .progs_mut()
-            .find(|p| p.name() == PROGRAM)
-            .ok_or_else(|| Error::Load(format!("program {PROGRAM} missing")))?;
+        let prog = self.program()?;
         let input = libbpf_rs::ProgramInput {
             data_in: Some(frame),
             ..Default::default()

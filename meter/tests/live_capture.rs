@@ -407,7 +407,7 @@ fn mptcp_subflows_carry_tokens_that_link_them_to_their_connection() {
     let run = stop_meter(meter);
     assert_capture_adds_up(&run);
 
-    let client_token = token_of(&[client.clone()]);
+    let client_token = token_of(std::slice::from_ref(&client));
     let server_token = token_of(&server_out);
     assert!(
         client.contains("subflows=1"),

@@ -239,7 +239,7 @@ impl Proc {
     }
 
     /// Signal the process and collect everything it printed until it exited.
-    pub fn stop(mut self, signal: &str) -> (std::process::ExitStatus, Vec<String>, Vec<String>) {
+    pub fn stop(self, signal: &str) -> (std::process::ExitStatus, Vec<String>, Vec<String>) {
         must(&["kill", &format!("-{signal}"), &self.child.id().to_string()]);
         self.finish()
     }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test: install what the tests need, check formatting and lints, run all tests
-# (unit, corpus, real collectors on loopback). CI runs exactly this (.ci/run).
+# (unit, corpus, real collectors on loopback, live capture in network namespaces — needs
+# root). CI runs exactly this (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -10,7 +11,8 @@ cargo clippy --workspace --all-targets --release -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-cargo test --workspace --release 2>&1 | tee "$log"
+# --no-fail-fast: one failing binary must not hide the results of the others.
+cargo test --workspace --release --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 # One closing line with the totals over every test binary (cargo prints one per binary,

@@ -251,26 +251,62 @@ fn wall_ns() -> u64 {
 }
 
 /// Capabilities live capture needs (bit numbers of linux/capability.h).
-const NEEDED_CAPS: [(u32, &str); 4] = [
-    (12, "CAP_NET_ADMIN"),
-    (13, "CAP_NET_RAW"),
-    (39, "CAP_BPF"),
-    (14, "CAP_IPC_LOCK"),
-];
+const NEEDED_CAPS: [(u32, &str); 3] = [(12, "CAP_NET_ADMIN"), (13, "CAP_NET_RAW"), (39, "CAP_BPF")];
+/// Without it, packet buffers count against RLIMIT_MEMLOCK.
+const CAP_IPC_LOCK: u32 = 14;
 
-/// The needed capabilities this process lacks (from /proc/self/status CapEff).
-pub fn missing_capabilities() -> Vec<&'static str> {
+fn effective_caps() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let eff = status
+    status
         .lines()
         .find_map(|l| l.strip_prefix("CapEff:"))
         .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .unwrap_or(0);
+        .unwrap_or(0)
+}
+
+/// The needed capabilities this process lacks (from /proc/self/status CapEff).
+pub fn missing_capabilities() -> Vec<&'static str> {
+    let eff = effective_caps();
     NEEDED_CAPS
         .iter()
         .filter(|(bit, _)| eff & (1u64 << bit) == 0)
         .map(|&(_, name)| name)
         .collect()
+}
+
+/// RLIMIT_MEMLOCK (soft) in bytes, from /proc/self/limits; `None` = unlimited.
+fn memlock_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max locked memory"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Locked memory the sockets of `queues` queues need: UMEM plus rings, rounded up.
+fn memlock_needed(s: &SocketSettings, queues: usize) -> u64 {
+    let per_queue = u64::from(s.umem_frames) * u64::from(s.frame_size)
+        + u64::from(s.umem_frames) * 8
+        + u64::from(s.ring_size) * 16
+        + (64 << 10);
+    per_queue * queues as u64
+}
+
+/// Can this process lock what the sockets need? Root and CAP_IPC_LOCK always can.
+fn check_memlock(s: &SocketSettings, queues: usize) -> Result<(), LiveError> {
+    if effective_caps() & (1u64 << CAP_IPC_LOCK) != 0 {
+        return Ok(());
+    }
+    let need = memlock_needed(s, queues);
+    match memlock_limit() {
+        Some(limit) if limit < need => Err(LiveError(format!(
+            "the locked-memory limit (RLIMIT_MEMLOCK) is {} KiB but the packet buffers of {queues} queue{} need {} KiB: run as root or with CAP_IPC_LOCK, raise the limit (systemd: LimitMEMLOCK=infinity), or lower --umem-frames",
+            limit >> 10,
+            if queues == 1 { "" } else { "s" },
+            need.div_ceil(1024)
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn ifindex(iface: &str) -> Result<u32, LiveError> {
@@ -441,11 +477,12 @@ pub fn run_live(
     let missing = missing_capabilities();
     if !missing.is_empty() {
         return Err(LiveError(format!(
-            "live capture needs root or the capabilities CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF and CAP_IPC_LOCK; this process lacks {}",
+            "live capture needs root or the capabilities CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF and CAP_IPC_LOCK (or a high enough locked-memory limit); this process lacks {}",
             missing.join(", ")
         )));
     }
     let plan = plan_queues(live)?;
+    check_memlock(&live.socket, plan.len())?;
     let mut program = XdpProgram::load(&live.filter).map_err(|e| LiveError(e.to_string()))?;
     let mut notes = Vec::new();
     let mut sockets = Vec::with_capacity(plan.len());

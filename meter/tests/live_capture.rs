@@ -495,3 +495,132 @@ fn a_queue_the_interface_lacks_is_a_one_line_error() {
     let err = one_line_error(&meter_cmd(&["--interface", "lo", "--queues", "0,7"]));
     assert!(err.contains("queue 7 does not exist on lo"), "{err}");
 }
+
+#[test]
+fn frames_longer_than_a_buffer_are_counted_as_dropped_by_the_socket() {
+    // Jumbo frames on the link; the meter's 2048-byte buffers cannot hold them. Generic
+    // mode: native XDP on veth refuses an MTU this large.
+    let (lab, c, s, m) = mirror_lab("mlj", 65, 1);
+    for (ns, dev) in [(&c, "c0"), (&s, "s0"), (&s, "m0"), (&m, "m1")] {
+        must(&["ip", "-n", ns, "link", "set", dev, "mtu", "9000"]);
+    }
+    let meter = start_meter(&m, "m1", &["--xdp-mode", "generic", "--frame-size", "2048"]);
+    let mut sink = Proc::spawn(traffic(&s, &["udp-sink", "10.65.0.2", "9001", "7"]));
+    sink.wait_line(false, "ready");
+    run_traffic(
+        &c,
+        &["udp", "10.65.0.1", "10.65.0.2", "4001", "9001", "5", "100"],
+    );
+    run_traffic(
+        &c,
+        &["udp", "10.65.0.1", "10.65.0.2", "4001", "9001", "2", "5000"],
+    );
+    sink.wait_line(false, "done");
+    scrape_until(&m, "127.0.0.1:9464", |t| {
+        metric_sum(t, "meter_xsk_rx_dropped_packets_total") >= 2
+            && metric_sum(t, "meter_protocol_packets_total") >= 5
+    });
+    let run = stop_meter(meter);
+    drop(lab);
+    assert_capture_adds_up_with_losses(&run, 2);
+    assert_eq!(
+        sum(&run.records, |r| is_flow(
+            r,
+            "10.65.0.1",
+            "10.65.0.2",
+            4001,
+            9001
+        )),
+        (5, 5 * 128),
+        "the small datagrams are metered, the jumbo ones are counted as lost"
+    );
+}
+
+/// As [`assert_capture_adds_up`], but with exactly `lost` frames dropped by the sockets.
+fn assert_capture_adds_up_with_losses(run: &LiveRun, lost: u64) {
+    let s = &run.summary;
+    assert_eq!(s["conservation_ok"], true, "{:?}", run.stderr);
+    let cap = &s["capture"];
+    assert_eq!(cap["ok"], true, "{cap}");
+    let q = cap["queues"].as_array().expect("queues");
+    let dropped: u64 = q.iter().map(|q| field(q, "rx_dropped")).sum();
+    assert_eq!(dropped, lost, "{cap}");
+}
+
+#[test]
+fn idle_flows_are_exported_on_time_without_further_traffic() {
+    let (_lab, c, _s, m) = mirror_lab("mli", 66, 1);
+    let meter = start_meter(&m, "m1", &["--idle-timeout", "1"]);
+    run_traffic(
+        &c,
+        &["udp", "10.66.0.1", "10.66.0.2", "4001", "9001", "3", "10"],
+    );
+    // Nothing else is sent: only the workers' idle ticks can expire the flow.
+    let t = scrape_until(&m, "127.0.0.1:9464", |t| {
+        t.lines().any(|l| {
+            l.starts_with("meter_flows_expired_total{reason=\"idle\"}") && !l.ends_with(" 0")
+        })
+    });
+    assert!(metric_sum(&t, "meter_flows_expired_total") >= 1);
+    // SIGINT ends a run as SIGTERM does.
+    let (status, out, _) = meter.stop("INT");
+    assert!(status.success());
+    let idle = out
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| is_flow(r, "10.66.0.1", "10.66.0.2", 4001, 9001))
+        .map(|r| field(&r, "flowEndReason"))
+        .collect::<Vec<_>>();
+    assert_eq!(idle, vec![1], "one record, ended by the idle timeout");
+}
+
+#[test]
+fn a_killed_meter_leaves_no_xdp_program_behind() {
+    let (_lab, _c, _s, m) = mirror_lab("mlk9", 67, 1);
+    let meter = start_meter(&m, "m1", &[]);
+    let attached = sh(&["ip", "-n", &m, "link", "show", "m1"]);
+    assert!(
+        String::from_utf8_lossy(&attached.stdout).contains("xdp"),
+        "{attached:?}"
+    );
+    let (status, _, _) = meter.stop("KILL");
+    assert!(!status.success());
+    // The BPF link died with the process; the kernel detached the program.
+    let after = sh(&["ip", "-n", &m, "link", "show", "m1"]);
+    assert!(
+        !String::from_utf8_lossy(&after.stdout).contains("xdp"),
+        "{after:?}"
+    );
+}
+
+#[test]
+fn an_interface_without_native_xdp_is_a_one_line_error_in_native_mode() {
+    let mut lab = Lab::new("mlx");
+    let ns = lab.ns("n");
+    let o = Command::new("ip")
+        .args(["netns", "exec", &ns, env!("CARGO_BIN_EXE_meter")])
+        .args(["--interface", "lo", "--xdp-mode", "native"])
+        .output()
+        .expect("meter");
+    let err = one_line_error(&o);
+    assert!(err.contains("does not support native XDP"), "{err}");
+}
+
+#[test]
+fn a_low_locked_memory_limit_without_cap_ipc_lock_is_a_one_line_error() {
+    let mut lab = Lab::new("mll");
+    let ns = lab.ns("n");
+    let o = Command::new("ip")
+        .args(["netns", "exec", &ns, "prlimit", "--memlock=4194304:4194304"])
+        .args(["setpriv", "--bounding-set", "-ipc_lock", "--"])
+        .arg(env!("CARGO_BIN_EXE_meter"))
+        .args(["--interface", "lo"])
+        .output()
+        .expect("meter");
+    let err = one_line_error(&o);
+    assert!(
+        err.contains("locked-memory limit (RLIMIT_MEMLOCK) is 4096 KiB"),
+        "{err}"
+    );
+    assert!(err.contains("CAP_IPC_LOCK"), "{err}");
+}

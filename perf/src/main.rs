@@ -4,6 +4,12 @@
 //! perf gen --out FILE [--packets N] [--flows N] [--size 64|imix|N] [--seed S] [--pcapng]
 //!          [--snaplen N] [--ipv6-share F] [--udp-share F] [--popularity zipf|round-robin]
 //! perf scenario --out FILE --truth-json FILE [--pcapng] [--seed S]
+//! perf traffic --out FILE [--flows N] [--new-flows N] [--rate PPS] [--packets N]
+//!              [--size 64|imix|campus|N] [--snaplen N] [--seed S] [--uniform]
+//! perf limit --flows N --new-flows N [--packets N] [--rate PPS] [--size S] [--seed S]
+//! perf compare --out DIR [--quick] [--runs N] [--meter PATH] [--peer NAME=TEMPLATE]...
+//!              [--no-peers] [--no-limit] [--no-offline] [--no-live] [--rate PPS]
+//!              [--sender auto|tcpreplay|trafgen]
 //! ```
 
 use std::path::PathBuf;
@@ -11,9 +17,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use perf::r#gen::traffic::write_traffic_pcap;
 use perf::r#gen::{
-    BenchParams, CaptureFormat, FrameSize, Popularity, Scenario, ScenarioParams, gen_bench,
+    BenchParams, CaptureFormat, FrameSize, Popularity, Scenario, ScenarioParams, SizeMix,
+    TrafficParams, gen_bench,
 };
+use perf::measure::{self, CompareOpts, SenderChoice, limit, peers};
 
 #[derive(Parser)]
 #[command(name = "perf", about = "Traffic generator for flow-meter benchmarks")]
@@ -26,6 +35,13 @@ struct Cli {
 enum PopularityArg {
     Zipf,
     RoundRobin,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SenderArg {
+    Auto,
+    Tcpreplay,
+    Trafgen,
 }
 
 #[derive(Subcommand)]
@@ -57,6 +73,89 @@ enum Cmd {
         udp_share: f64,
         #[arg(long, value_enum, default_value = "zipf")]
         popularity: PopularityArg,
+    },
+    /// Write a capture of the traffic model (warm-up plus --packets packets).
+    Traffic {
+        #[arg(long)]
+        out: PathBuf,
+        /// Active flows.
+        #[arg(long, default_value_t = 100_000)]
+        flows: u64,
+        /// New flows per second of packet time.
+        #[arg(long, default_value_t = 10_000)]
+        new_flows: u64,
+        /// Packet rate of the timestamps.
+        #[arg(long, default_value_t = 1_000_000)]
+        rate: u64,
+        /// Packets after the warm-up (one packet per active flow).
+        #[arg(long, default_value_t = 1_000_000)]
+        packets: u64,
+        /// Frame size with FCS (64..=9018), "imix" or "campus".
+        #[arg(long, default_value = "imix", value_parser = SizeMix::parse)]
+        size: SizeMix,
+        #[arg(long, default_value_t = 65_535)]
+        snaplen: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Uniform flow popularity instead of Zipf-like.
+        #[arg(long)]
+        uniform: bool,
+        #[arg(long, default_value_t = 0.2)]
+        ipv6_share: f64,
+        #[arg(long, default_value_t = 0.1)]
+        vlan_share: f64,
+    },
+    /// Metering limit of one cell: packets from memory into one flow table; prints JSON.
+    Limit {
+        #[arg(long)]
+        flows: u64,
+        #[arg(long, default_value_t = 0)]
+        new_flows: u64,
+        #[arg(long, default_value_t = 20_000_000)]
+        packets: u64,
+        /// Packet rate of the timestamps.
+        #[arg(long, default_value_t = 20_000_000)]
+        rate: u64,
+        #[arg(long, default_value = "imix", value_parser = SizeMix::parse)]
+        size: SizeMix,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Run every measurement, ours and the peers', and write results.json, results.md and
+    /// SVG plots into --out.
+    Compare {
+        #[arg(long, default_value = "target/perf")]
+        out: PathBuf,
+        /// Small grid and captures: finishes in about 3 minutes.
+        #[arg(long)]
+        quick: bool,
+        /// Runs per measurement (default 3, 1 with --quick).
+        #[arg(long)]
+        runs: Option<usize>,
+        /// The meter binary (default: beside this program, else target/release/meter).
+        #[arg(long)]
+        meter: Option<PathBuf>,
+        /// Another meter as NAME=COMMAND TEMPLATE (see perf/README.md); repeatable.
+        #[arg(long = "peer", value_name = "NAME=TEMPLATE")]
+        peer: Vec<String>,
+        /// Measure only our meter.
+        #[arg(long)]
+        no_peers: bool,
+        /// Skip the live measurement.
+        #[arg(long)]
+        no_live: bool,
+        /// Skip the metering-limit grid.
+        #[arg(long)]
+        no_limit: bool,
+        /// Skip the offline measurement.
+        #[arg(long)]
+        no_offline: bool,
+        /// Packet rate of the limit grid's timestamps.
+        #[arg(long, default_value_t = 20_000_000)]
+        rate: u64,
+        /// Live traffic sender: trafgen when installed (faster), else tcpreplay.
+        #[arg(long, value_enum, default_value = "auto")]
+        sender: SenderArg,
     },
     /// Write the default scenario capture and its ground truth as JSON.
     Scenario {
@@ -92,8 +191,124 @@ fn format_of(pcapng: bool) -> CaptureFormat {
     }
 }
 
+fn default_meter() -> PathBuf {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("meter")));
+    match beside {
+        Some(p) if p.is_file() => p,
+        _ => PathBuf::from("target/release/meter"),
+    }
+}
+
 fn run(cli: Cli) -> Result<(), String> {
     match cli.cmd {
+        Cmd::Traffic {
+            out,
+            flows,
+            new_flows,
+            rate,
+            packets,
+            size,
+            snaplen,
+            seed,
+            uniform,
+            ipv6_share,
+            vlan_share,
+        } => {
+            let p = TrafficParams {
+                active_flows: flows,
+                new_flows_per_sec: new_flows,
+                packets_per_sec: rate,
+                size,
+                snaplen,
+                seed,
+                zipf: !uniform,
+                ipv6_share,
+                vlan_share,
+                ..TrafficParams::default()
+            };
+            let t0 = Instant::now();
+            let t = write_traffic_pcap(&out, &p, packets, CaptureFormat::Pcap)
+                .map_err(|e| format!("{}: {e}", out.display()))?;
+            let secs = t0.elapsed().as_secs_f64();
+            eprintln!(
+                "perf traffic: {} packets ({} flows started, {} TCP flows closed), {} wire octets -> {} ({:.2} s, {:.2} Mpps)",
+                t.packets,
+                t.flows_started,
+                t.tcp_flows_closed,
+                t.wire_octets,
+                out.display(),
+                secs,
+                t.packets as f64 / secs.max(1e-9) / 1e6
+            );
+            Ok(())
+        }
+        Cmd::Limit {
+            flows,
+            new_flows,
+            packets,
+            rate,
+            size,
+            seed,
+        } => {
+            let v = limit::run_limit(&limit::LimitSpec {
+                active_flows: flows,
+                new_flows_per_sec: new_flows,
+                packets,
+                nominal_pps: rate,
+                size,
+                seed,
+                chunk: 1 << 18,
+            })?;
+            println!("{v}");
+            Ok(())
+        }
+        Cmd::Compare {
+            out,
+            quick,
+            runs,
+            meter,
+            peer,
+            no_peers,
+            no_live,
+            no_limit,
+            no_offline,
+            rate,
+            sender,
+        } => {
+            let mut list = if no_peers {
+                Vec::new()
+            } else {
+                peers::builtin()
+            };
+            for p in &peer {
+                list.push(peers::parse_custom(p)?);
+            }
+            let o = CompareOpts {
+                out: out.clone(),
+                quick,
+                runs: runs.unwrap_or(if quick { 1 } else { 3 }).max(1),
+                meter: meter.unwrap_or_else(default_meter),
+                perf: std::env::current_exe().map_err(|e| format!("own path: {e}"))?,
+                peers: list,
+                live: !no_live,
+                limit: !no_limit,
+                offline: !no_offline,
+                nominal_pps: rate.max(1),
+                sender: match sender {
+                    SenderArg::Auto => SenderChoice::Auto,
+                    SenderArg::Tcpreplay => SenderChoice::Tcpreplay,
+                    SenderArg::Trafgen => SenderChoice::Trafgen,
+                },
+            };
+            measure::compare(&o)?;
+            eprintln!(
+                "perf compare: results in {}/results.json, results.md, throughput.svg, loss.svg",
+                out.display()
+            );
+            Ok(())
+        }
         Cmd::Gen {
             out,
             packets,
@@ -220,7 +435,7 @@ mod tests {
                 assert_eq!(snaplen, Some(128));
                 assert!(pcapng);
             }
-            Cmd::Scenario { .. } => panic!("wrong subcommand"),
+            _ => panic!("wrong subcommand"),
         }
         assert!(Cli::try_parse_from(["perf", "scenario", "--out", "x"]).is_err());
     }

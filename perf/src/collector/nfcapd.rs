@@ -18,7 +18,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::HarnessError;
-use super::process::{Daemon, Launch, TempDir, run_tool, start_on_free_port};
+use super::process::{Daemon, Launch, TempDir, run_tool, start_on_free_port, udp_drops};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -110,6 +110,15 @@ impl Nfcapd {
         SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), self.port)
     }
 
+    /// Datagrams the kernel dropped on nfcapd's socket because its buffer was full, while
+    /// it runs (before [`Nfcapd::stop`]); records in them never reached nfcapd.
+    pub fn socket_drops(&self) -> Option<u64> {
+        if self.stopped {
+            return None;
+        }
+        udp_drops(self.port).ok().flatten()
+    }
+
     /// The flow directory.
     pub fn dir(&self) -> &Path {
         self.dir.path()
@@ -187,7 +196,11 @@ fn parse_port(s: &str, line: &str) -> Result<u16, HarnessError> {
 
 fn parse_nfdump(out: &str) -> Result<NfdumpTotals, HarnessError> {
     let mut t = NfdumpTotals::default();
-    for line in out.lines().filter(|l| !l.trim().is_empty()) {
+    // nfdump prints this instead of rows when the directory holds no flows.
+    for line in out
+        .lines()
+        .filter(|l| !l.trim().is_empty() && l.trim() != "No matching flows")
+    {
         let f: Vec<&str> = line.split('|').collect();
         let [sa, da, sp, dp, pr, pkt, byt, fl] = f.as_slice() else {
             return Err(HarnessError::Parse {
@@ -263,6 +276,7 @@ mod tests {
                 .unwrap()
         );
         assert!(parse_nfdump("garbage line\n").is_err());
+        assert_eq!(parse_nfdump("No matching flows\n").unwrap().packets, 0);
     }
 
     #[test]

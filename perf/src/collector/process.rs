@@ -375,6 +375,24 @@ fn parse_udp_rx_queue(text: &str, port: u16) -> Option<u64> {
     })
 }
 
+/// Datagrams the kernel dropped on the UDP socket bound to 127.0.0.1:`port` because its
+/// receive buffer was full (the `drops` column of /proc/net/udp); `None` if no such socket.
+pub(crate) fn udp_drops(port: u16) -> Result<Option<u64>, HarnessError> {
+    let text = std::fs::read_to_string("/proc/net/udp").map_err(io_err("read /proc/net/udp"))?;
+    Ok(parse_udp_drops(&text, port))
+}
+
+fn parse_udp_drops(text: &str, port: u16) -> Option<u64> {
+    let want = format!("0100007F:{port:04X}");
+    text.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.get(1) != Some(&want.as_str()) {
+            return None;
+        }
+        f.last()?.parse().ok()
+    })
+}
+
 /// A UDP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
 /// Another process may take it before the caller binds it; callers retry on failure.
 /// Ports a collector start tries before giving up.
@@ -540,6 +558,10 @@ mod tests {
         assert_eq!(parse_udp_rx_queue(text, 0x98b3), Some(0));
         assert_eq!(parse_udp_rx_queue(text, 0x98b4), Some(0x200));
         assert_eq!(parse_udp_rx_queue(text, 1), None);
+        let with_drops = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n\
+                          \x20 372: 0100007F:98B3 00000000:0000 07 00000000:00000000 00 00000000     0        0 123 2 0000000000000000 17\n";
+        assert_eq!(parse_udp_drops(with_drops, 0x98b3), Some(17));
+        assert_eq!(parse_udp_drops(with_drops, 1), None);
         // A live socket with one unread datagram shows a non-empty queue.
         let s = UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = s.local_addr().unwrap().port();

@@ -120,6 +120,9 @@ enum Cmd {
         size: SizeMix,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Packets generated, then metered, per chunk (its frames' cache residency).
+        #[arg(long, default_value_t = limit::DEFAULT_CHUNK)]
+        chunk: usize,
     },
     /// Run every measurement, ours and the peers', and write results.json, results.md and
     /// SVG plots into --out.
@@ -251,7 +254,11 @@ fn run(cli: Cli) -> Result<(), String> {
             rate,
             size,
             seed,
+            chunk,
         } => {
+            if chunk == 0 {
+                return Err("limit: --chunk must be at least 1".into());
+            }
             let v = limit::run_limit(&limit::LimitSpec {
                 active_flows: flows,
                 new_flows_per_sec: new_flows,
@@ -259,7 +266,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 nominal_pps: rate,
                 size,
                 seed,
-                chunk: 1 << 18,
+                chunk,
             })?;
             println!("{v}");
             Ok(())

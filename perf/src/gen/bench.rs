@@ -24,7 +24,7 @@ use super::packet::{
     tcp_flags,
 };
 use super::pcap::{CaptureFile, CaptureFormat, CaptureWrite, DEFAULT_SNAPLEN, LinkType};
-use super::rng::{SplitMix64, mix64};
+use super::rng::{SplitMix64, mix64, share_threshold};
 use super::tcpopt::TcpOptions;
 
 /// Frame sizes on the wire, FCS included.
@@ -244,17 +244,6 @@ fn perm23(x: u64) -> u32 {
 
 const V4_SRC_BITS: u32 = 23;
 const SPORT_SPAN: u64 = 64512;
-
-/// Map [0,1] shares onto the u64 range for threshold comparisons.
-fn share_threshold(share: f64) -> u64 {
-    if share >= 1.0 {
-        u64::MAX
-    } else if share <= 0.0 {
-        0
-    } else {
-        (share * 18_446_744_073_709_551_616.0) as u64
-    }
-}
 
 fn check(p: &BenchParams) -> io::Result<()> {
     if p.packets == 0 || p.flows == 0 {

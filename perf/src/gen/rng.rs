@@ -51,6 +51,18 @@ pub fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Map a [0,1] share onto the u64 range, so "this draw falls in the share" is one
+/// comparison of a raw random word.
+pub fn share_threshold(share: f64) -> u64 {
+    if share >= 1.0 {
+        u64::MAX
+    } else if share <= 0.0 {
+        0
+    } else {
+        (share * 18_446_744_073_709_551_616.0) as u64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,7 +39,7 @@ use std::path::Path;
 
 use super::packet::{fold_checksum, ones_sum};
 use super::pcap::{CaptureFile, CaptureFormat, CaptureWrite, LinkType};
-use super::rng::{SplitMix64, mix64};
+use super::rng::{SplitMix64, mix64, share_threshold};
 use super::tcpopt::{Dss, DssMapping, MP_CAPABLE_FLAG_H, TcpOptions, mptcp_v1_token_idsn};
 
 /// Packet sizes.
@@ -284,16 +284,6 @@ const SPORT_SPAN: u64 = 64512;
 const MAX_FRAME: usize = 9014;
 /// Slots drawn ahead (see [`TrafficGen::pick_slot`]).
 const AHEAD: usize = 32;
-
-fn share_threshold(share: f64) -> u64 {
-    if share >= 1.0 {
-        u64::MAX
-    } else if share <= 0.0 {
-        0
-    } else {
-        (share * 18_446_744_073_709_551_616.0) as u64
-    }
-}
 
 /// A bijection on 24-bit integers.
 fn perm24(x: u64) -> u32 {

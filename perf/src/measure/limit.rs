@@ -26,6 +26,8 @@ use crate::r#gen::traffic::{FrameArena, SizeMix, TrafficGen, TrafficParams};
 const TABLE_BATCH: usize = 32;
 const EXPIRE_EVERY_NS: u64 = 100_000_000;
 const SNAPLEN: u32 = 128;
+/// Packets generated and then metered per chunk.
+pub const DEFAULT_CHUNK: usize = 1 << 18;
 
 /// One cell of the grid.
 #[derive(Debug, Clone)]

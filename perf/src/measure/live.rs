@@ -24,13 +24,18 @@ use super::peers::{self, Peer, Totals};
 use super::sys;
 use crate::collector::{Nfcapd, TempDir};
 
-fn run(args: &[&str]) -> Result<String, String> {
+/// Run a command to its end with no standard input.
+fn output(args: &[&str]) -> Result<std::process::Output, String> {
     let (p, a) = args.split_first().ok_or("empty command")?;
-    let o = Command::new(p)
+    Command::new(p)
         .args(a)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot start {p}: {e}"))?;
+        .map_err(|e| format!("cannot start {p}: {e}"))
+}
+
+fn run(args: &[&str]) -> Result<String, String> {
+    let o = output(args)?;
     if o.status.success() {
         Ok(String::from_utf8_lossy(&o.stdout).into_owned())
     } else {
@@ -274,11 +279,15 @@ impl Sender {
                 };
                 let pcap_s = pcap.display().to_string();
                 let loops_s = format!("--loop={loops}");
+                // On CPU 0, like trafgen -P 1, so the meter's core is the meter's alone.
                 let out = run(&[
                     "ip",
                     "netns",
                     "exec",
                     &veth.ns,
+                    "taskset",
+                    "-c",
+                    "0",
                     "tcpreplay",
                     "-i",
                     &veth.send,
@@ -318,12 +327,7 @@ impl Sender {
 
 /// Like [`run`], returning stdout and stderr together (trafgen reports on stderr).
 fn run_all(args: &[&str]) -> Result<String, String> {
-    let (p, a) = args.split_first().ok_or("empty command")?;
-    let o = Command::new(p)
-        .args(a)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot start {p}: {e}"))?;
+    let o = output(args)?;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),
@@ -401,7 +405,7 @@ pub fn step(
             if meter_has_option(meter, "--metrics") {
                 cmd.args(["--metrics", "none"]);
             }
-            // trafgen -P 1 runs on CPU 0: put the meter's worker on the last core.
+            // The senders run on CPU 0: put the meter's worker on the last core.
             if meter_has_option(meter, "--cores") {
                 let last = std::thread::available_parallelism()
                     .map(|n| n.get())

@@ -77,7 +77,9 @@ fn limit_child(o: &CompareOpts, spec: &limit::LimitSpec) -> Value {
         .arg("--size")
         .arg(spec.size.name())
         .arg("--seed")
-        .arg(spec.seed.to_string());
+        .arg(spec.seed.to_string())
+        .arg("--chunk")
+        .arg(spec.chunk.to_string());
     let tag = format!(
         "limit-{}-{}-{}",
         spec.active_flows, spec.new_flows_per_sec, spec.seed
@@ -170,7 +172,7 @@ pub fn compare(o: &CompareOpts) -> Result<Value, String> {
         (
             &[1_000, 10_000, 100_000, 1_000_000, 10_000_000],
             &[0, 10_000, 100_000],
-            20_000_000,
+            10_000_000,
         )
     };
     let flows = if o.limit { flows } else { &[] };
@@ -184,7 +186,7 @@ pub fn compare(o: &CompareOpts) -> Result<Value, String> {
                     nominal_pps: o.nominal_pps,
                     size: SizeMix::Imix,
                     seed: 1 + run as u64,
-                    chunk: 1 << 18,
+                    chunk: limit::DEFAULT_CHUNK,
                 };
                 let mut v = limit_child(o, &spec);
                 v["run"] = json!(run);
@@ -391,7 +393,7 @@ fn run_live(o: &CompareOpts, max_flows: u64) -> Vec<Value> {
     let (rates, secs): (Vec<u64>, f64) = if o.quick {
         (vec![20_000], 1.0)
     } else {
-        (vec![50_000, 100_000, 200_000, 400_000, 800_000], 3.0)
+        (vec![50_000, 200_000, 400_000, 800_000], 3.0)
     };
     let mut steps: Vec<(Option<u64>, &live::Sender)> =
         rates.iter().map(|r| (Some(*r), &tcpreplay)).collect();

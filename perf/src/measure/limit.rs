@@ -117,6 +117,14 @@ pub fn table_capacity(spec: &LimitSpec) -> usize {
     (spec.active_flows + spec.active_flows / 8 + lingering + 4096) as usize
 }
 
+/// Wall and this thread's CPU seconds of `f`.
+fn measured(f: impl FnOnce()) -> (f64, f64) {
+    let c0 = sys::thread_cpu_secs();
+    let t = Instant::now();
+    f();
+    (t.elapsed().as_secs_f64(), sys::thread_cpu_secs() - c0)
+}
+
 /// Run one cell; the result is a JSON object (see the README for the fields).
 pub fn run_limit(spec: &LimitSpec) -> Result<Value, String> {
     let params = TrafficParams {
@@ -147,48 +155,38 @@ pub fn run_limit(spec: &LimitSpec) -> Result<Value, String> {
     let mut arena = FrameArena::default();
     let mut gen_secs = 0.0;
     let mut gen_packets = 0u64;
+    // Generate `packets` in chunks and meter each; only metering is timed (wall, CPU).
+    let mut feed = |m: &mut Metering, tgen: &mut TrafficGen, packets: u64| {
+        let (mut secs, mut cpu) = (0.0, 0.0);
+        let mut left = packets;
+        while left > 0 {
+            let n = left.min(chunk as u64) as usize;
+            arena.clear();
+            let t = Instant::now();
+            tgen.fill(&mut arena, n);
+            gen_secs += t.elapsed().as_secs_f64();
+            gen_packets += n as u64;
+            let (s, c) = measured(|| m.chunk(&arena));
+            secs += s;
+            cpu += c;
+            left -= n as u64;
+        }
+        (secs, cpu)
+    };
 
     // Warm-up: untimed.
-    let mut left = tgen.warmup_packets();
-    while left > 0 {
-        let n = left.min(chunk as u64) as usize;
-        arena.clear();
-        let t = Instant::now();
-        tgen.fill(&mut arena, n);
-        gen_secs += t.elapsed().as_secs_f64();
-        gen_packets += n as u64;
-        m.chunk(&arena);
-        left -= n as u64;
-    }
+    let warmup = tgen.warmup_packets();
+    feed(&mut m, &mut tgen, warmup);
     m.drain();
     let warm_flows = m.table.len();
     let wire0 = tgen.truth().wire_octets;
     let created0 = m.table.stats().flows_created;
 
-    // Timed part.
-    let mut secs = 0.0;
-    let mut cpu = 0.0;
-    let mut left = spec.packets;
-    while left > 0 {
-        let n = left.min(chunk as u64) as usize;
-        arena.clear();
-        let t = Instant::now();
-        tgen.fill(&mut arena, n);
-        gen_secs += t.elapsed().as_secs_f64();
-        gen_packets += n as u64;
-        let c0 = sys::thread_cpu_secs();
-        let t = Instant::now();
-        m.chunk(&arena);
-        secs += t.elapsed().as_secs_f64();
-        cpu += sys::thread_cpu_secs() - c0;
-        left -= n as u64;
-    }
-    // The last partial batch belongs to the timed part.
-    let c0 = sys::thread_cpu_secs();
-    let t = Instant::now();
-    m.drain();
-    secs += t.elapsed().as_secs_f64();
-    cpu += sys::thread_cpu_secs() - c0;
+    // Timed part; the last partial batch belongs to it.
+    let (mut secs, mut cpu) = feed(&mut m, &mut tgen, spec.packets);
+    let (s, c) = measured(|| m.drain());
+    secs += s;
+    cpu += c;
 
     let peak_in_table = m.table.stats().peak_flows;
     let created = m.table.stats().flows_created - created0;

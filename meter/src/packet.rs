@@ -192,7 +192,7 @@ pub struct PacketMeta {
     pub frag: u8,
     /// IPv6 extension headers seen, as RFC 9740 ipv6ExtensionHeadersFull bits (IE 515):
     /// 0 DST, 1 HOP, 2 NoNxt, 3 UNK, 4 FRA0, 5 RH, 6 FRA1, 7 MOB, 8 ESP, 9 AH, 10 HIP, 11 SHIM6.
-    pub ipv6_ext: u32,
+    pub ipv6_ext: u16,
     /// ICMP / ICMPv6 type and code (protocol 1 or 58), else 0.
     pub icmp_type: u8,
     pub icmp_code: u8,

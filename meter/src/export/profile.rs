@@ -345,7 +345,7 @@ fn build_spec(kind: Kind, pen: u32, flags_len: u16) -> Spec {
         }));
         f.push((Field::sized(iana::IPV6_EXTENSION_HEADERS_FULL, 4), |u| {
             let mut v = [0u8; 32];
-            v[28..].copy_from_slice(&u.stats.ipv6_ext.to_be_bytes());
+            v[28..].copy_from_slice(&u32::from(u.stats.ipv6_ext).to_be_bytes());
             Value::U256(v)
         }));
     }

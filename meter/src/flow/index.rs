@@ -10,9 +10,8 @@
 //! The index is sized once for the table's capacity at a load of at most 50 %, and never
 //! grows: memory is bounded by configuration, not by traffic.
 //!
-//! [`FlowIndex::warm`] lets a batched caller load a bucket early so the loads of a whole
-//! batch are in flight together (no prefetch intrinsic is needed, which keeps this code
-//! free of `unsafe`).
+//! [`FlowIndex::prefetch`] lets a batched caller ask for a bucket early, so the memory
+//! accesses of a whole batch are in flight together.
 
 const SLOTS: usize = 8;
 const EMPTY: u64 = u64::MAX;
@@ -55,12 +54,12 @@ impl FlowIndex {
         hash as usize & self.mask
     }
 
-    /// Load the home bucket of `hash` so a later lookup finds it in cache. The caller
-    /// folds the returned word into a value it passes to `std::hint::black_box`, so the
-    /// load is kept without serialising a batch of them.
+    /// Start loading the home bucket of `hash` so a later lookup finds it in cache.
     #[inline]
-    pub fn warm(&self, hash: u64) -> u64 {
-        self.buckets[self.home(hash)].0[0]
+    pub fn prefetch(&self, hash: u64) {
+        if let Some(b) = self.buckets.get(self.home(hash)) {
+            super::prefetch(b);
+        }
     }
 
     /// The first candidate slab index whose tag matches (a hint for warming the entry).

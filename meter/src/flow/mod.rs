@@ -16,6 +16,16 @@ pub use table::{FlowTable, TableConfig, TableStats};
 use crate::packet::{Addr, PacketMeta};
 use tcp::TcpConnInfo;
 
+/// Ask the CPU to bring the cache line holding `x` in, without waiting for it. A hint: it
+/// never faults and has no effect on results, only on when memory is read.
+#[inline(always)]
+pub(crate) fn prefetch<T>(x: &T) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
+    safe_arch::prefetch_t0(x);
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
+    let _ = x;
+}
+
 /// IPFIX flowEndReason (IE 136) values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
@@ -68,7 +78,7 @@ pub struct DirStats {
     /// Union of [`crate::packet::frag`] bits.
     pub frag: u8,
     /// Union of IPv6 extension-header bits (IE 515).
-    pub ipv6_ext: u32,
+    pub ipv6_ext: u16,
     pub flow_label: u32,
     /// Union of [`crate::packet::anomaly`] bits.
     pub anomalies: u16,

@@ -20,8 +20,8 @@
 //! entries; nothing else grows with traffic.
 
 use super::index::FlowIndex;
-use super::tcp::TcpConnInfo;
-use super::{DirStats, EndReason, FlowKey, FlowRecord, RecordSink};
+use super::tcp::{TcpConnInfo, TcpDirHot};
+use super::{DirStats, EndReason, FlowKey, FlowRecord, RecordSink, prefetch};
 use crate::packet::{PacketMeta, anomaly, tcp_flags};
 
 const NIL: u32 = u32::MAX;
@@ -85,9 +85,22 @@ impl TableStats {
     }
 }
 
+/// What a packet changes on its side of a flow: that side's counters and the hot part of
+/// its TCP option state, in one cache line.
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(64))]
+struct Side {
+    stats: DirStats,
+    tcp: TcpDirHot,
+}
+
 /// One flow. The layout is explicit because a packet's cost is the cache lines it touches:
-/// line 0 holds what every lookup and touch needs (key, times, direction, TCP state),
-/// lines 1–2 the two directions' counters; the list links and the TCP option state follow.
+/// line 0 holds what every lookup and touch needs (key, times, direction, TCP state), and
+/// lines 1 and 2 one key side each. The sides are indexed by key side (0 = `key.a`
+/// sent), not by initiator, so a batched lookup knows which line a packet will change
+/// before it has read line 0, and loads two lines of the entry instead of three. An
+/// ordinary packet touches nothing else; the list links, the record start, and the TCP
+/// option values set by SYNs (and the MPTCP state) follow.
 #[repr(C, align(64))]
 struct Flow {
     // Line 0.
@@ -102,18 +115,27 @@ struct Flow {
     /// In the table (false once finished, until the slot is reused).
     live: bool,
     // Lines 1–2.
-    dir: [DirStats; 2],
+    side: [Side; 2],
+    // Line 3 on.
     /// Table clock when the current record started (orders the age list).
     record_start_ns: u64,
     lru_prev: u32,
     lru_next: u32,
-    // Line 3 on.
     age_prev: u32,
     age_next: u32,
     inner_vlan: u16,
     mpls_top: u32,
     ingress: u32,
+    /// Indexed by initiator direction, as in the record; the hot parts live in `side`.
     tcp: TcpConnInfo,
+}
+
+impl Flow {
+    /// The key side a direction's packets come from (direction 0: the initiator's).
+    #[inline]
+    fn side_of(&self, dir: usize) -> usize {
+        usize::from((dir == 0) != self.a_is_initiator)
+    }
 }
 
 /// Head and tail of an intrusive list.
@@ -196,34 +218,39 @@ impl FlowTable {
 
     /// Fold a batch of packets, in order, with their memory accesses overlapped.
     ///
-    /// Stages, each a tight loop so that all its loads fit in the CPU's reorder window and
-    /// are in flight together: hash every packet; load every home bucket; load the lines
-    /// of every candidate entry; then fold the packets in order (now mostly cache hits).
+    /// A software pipeline over the batch: packet `i` is hashed and its home bucket
+    /// prefetched; `LAG` packets later its bucket (now in cache) names the candidate entry,
+    /// whose key line and the side line the packet will change are prefetched; `LAG` packets
+    /// after that it is folded, mostly from cache. Prefetches retire at once, so the memory
+    /// accesses of `2 * LAG` packets are in flight together, bounded by the core's fill
+    /// buffers rather than by its reorder window. A prefetch is only a hint: a candidate
+    /// that a fold in between removed or replaced costs a miss, never a wrong result.
     pub fn update_batch(&mut self, pkts: &[PacketMeta], sink: &mut impl RecordSink) {
-        const B: usize = 32;
-        let mut prep = [(FlowKey::default(), false, 0u64); B];
-        for chunk in pkts.chunks(B) {
+        const CHUNK: usize = 256;
+        const LAG: usize = 8;
+        let mut prep = [(FlowKey::default(), false, 0u64); CHUNK];
+        for chunk in pkts.chunks(CHUNK) {
             let n = chunk.len();
-            for (p, slot) in chunk.iter().zip(prep.iter_mut()) {
-                let (key, src_is_a) = FlowKey::of(p);
-                *slot = (key, src_is_a, key.hash64());
-            }
-            let mut warm = 0u64;
-            for &(_, _, hash) in &prep[..n] {
-                warm ^= self.index.warm(hash);
-            }
-            for &(_, _, hash) in &prep[..n] {
-                if let Some(c) = self.index.first_candidate(hash) {
-                    // The lines the update will touch: key line, both directions'
-                    // counters, and the TCP state.
-                    let f = &self.slab[c as usize];
-                    warm ^= f.last_seen_ns ^ f.dir[0].packets ^ f.dir[1].packets;
-                    warm ^= u64::from(f.tcp.dir[0].mss) ^ u64::from(f.tcp.dir[1].mss);
+            for i in 0..n + 2 * LAG {
+                if let Some(p) = chunk.get(i) {
+                    let (key, src_is_a) = FlowKey::of(p);
+                    let hash = key.hash64();
+                    prep[i] = (key, src_is_a, hash);
+                    self.index.prefetch(hash);
                 }
-            }
-            std::hint::black_box(warm);
-            for (p, &(key, src_is_a, hash)) in chunk.iter().zip(prep.iter()) {
-                self.update_keyed(p, key, src_is_a, hash, sink);
+                if let Some(&(_, src_is_a, hash)) =
+                    i.checked_sub(LAG).and_then(|j| prep[..n].get(j))
+                    && let Some(c) = self.index.first_candidate(hash)
+                    && let Some(f) = self.slab.get(c as usize)
+                {
+                    prefetch(f);
+                    prefetch(&f.side[usize::from(!src_is_a)]);
+                }
+                if let Some(j) = i.checked_sub(2 * LAG)
+                    && let (Some(p), Some(&(key, src_is_a, hash))) = (chunk.get(j), prep.get(j))
+                {
+                    self.update_keyed(p, key, src_is_a, hash, sink);
+                }
             }
         }
     }
@@ -266,12 +293,13 @@ impl FlowTable {
 
         let f = &mut self.slab[idx as usize];
         let d = usize::from(src_is_a != f.a_is_initiator);
+        let side = &mut f.side[usize::from(!src_is_a)];
         let mut anomalies = pkt.anomalies;
         if is_tcp {
-            anomalies |= f.tcp.update(d, pkt);
+            anomalies |= f.tcp.update_split(&mut side.tcp, d, pkt);
         }
-        f.dir[d].add(pkt);
-        f.dir[d].anomalies |= anomalies;
+        side.stats.add(pkt);
+        side.stats.anomalies |= anomalies;
         if anomalies != 0 {
             for (bit, n) in self.stats.anomalies.iter_mut().enumerate() {
                 *n += u64::from(anomalies >> bit & 1);
@@ -387,7 +415,7 @@ impl FlowTable {
             inner_vlan: pkt.inner_vlan,
             mpls_top: pkt.mpls_top,
             ingress: pkt.ingress,
-            dir: [DirStats::default(); 2],
+            side: [Side::default(); 2],
             tcp: TcpConnInfo::default(),
         };
         let idx = match self.free.pop() {
@@ -448,8 +476,8 @@ impl FlowTable {
     }
 
     fn has_packets(&self, idx: u32) -> bool {
-        let d = &self.slab[idx as usize].dir;
-        d[0].packets + d[1].packets > 0
+        let s = &self.slab[idx as usize].side;
+        s[0].stats.packets + s[1].stats.packets > 0
     }
 
     /// Active timeout: emit what the flow has so far and restart its counters.
@@ -459,7 +487,9 @@ impl FlowTable {
             .then(|| self.record(idx, EndReason::Active, false));
         let now = self.clock_ns;
         let f = &mut self.slab[idx as usize];
-        f.dir = [DirStats::default(); 2];
+        for s in &mut f.side {
+            s.stats = DirStats::default();
+        }
         f.tcp.reset_deltas();
         f.record_start_ns = now;
         self.unlink_age(idx);
@@ -473,12 +503,18 @@ impl FlowTable {
         self.stats.records_by_reason[reason as usize] += 1;
         let f = &mut self.slab[idx as usize];
         let is_tcp = f.key.protocol == 6;
+        let init = f.side_of(0);
         let tcp = if !is_tcp {
             None
-        } else if take {
-            Some(std::mem::take(&mut f.tcp))
         } else {
-            Some(f.tcp.clone())
+            let mut t = if take {
+                std::mem::take(&mut f.tcp)
+            } else {
+                f.tcp.clone()
+            };
+            t.absorb(0, &f.side[init].tcp);
+            t.absorb(1, &f.side[init ^ 1].tcp);
+            Some(t)
         };
         if take && let Some(m) = tcp.as_ref().and_then(|t| t.mptcp.as_ref()) {
             self.stats.mptcp_flows += 1;
@@ -507,7 +543,7 @@ impl FlowTable {
             inner_vlan: f.inner_vlan,
             mpls_top: f.mpls_top,
             ingress: f.ingress,
-            dir: f.dir,
+            dir: [f.side[init].stats, f.side[init ^ 1].stats],
             tcp,
             end_reason: reason,
         }
@@ -625,8 +661,9 @@ mod tests {
     fn hot_fields_share_the_first_cache_line() {
         // The fast path relies on this layout; a change of field order must be deliberate.
         assert_eq!(std::mem::align_of::<Flow>(), 64);
-        assert_eq!(std::mem::offset_of!(Flow, dir), 64);
-        assert!(std::mem::offset_of!(Flow, ip_version) < 64);
+        assert_eq!(std::mem::offset_of!(Flow, side), 64);
+        assert_eq!(std::mem::size_of::<Side>(), 64);
+        assert!(std::mem::offset_of!(Flow, live) < 64);
         // The README states the memory per flow.
         assert_eq!(std::mem::size_of::<Flow>(), 384);
     }
@@ -655,6 +692,64 @@ mod tests {
         assert_eq!(r.dir[0].tcp_flags, S | A | FA);
         assert_eq!(r.dir[1].tcp_flags, SA | FA);
         assert!(t.is_empty());
+    }
+
+    /// TCP options of one segment: timestamp `tsval`, plus MSS 1460 on a SYN.
+    fn with_options(mut p: PacketMeta, tsval: u32) -> PacketMeta {
+        let mut opts = vec![1, 1, 8, 10];
+        opts.extend(tsval.to_be_bytes());
+        opts.extend([0, 0, 0, 0]);
+        if p.tcp_flags & S != 0 {
+            opts.extend([2, 4, 5, 180]);
+        }
+        p.tcp_options[..opts.len()].copy_from_slice(&opts);
+        p.tcp_options_len = opts.len() as u8;
+        p
+    }
+
+    #[test]
+    fn initiator_on_key_side_b_keeps_counters_and_options_by_direction() {
+        // 10.0.0.9:5000 -> 10.0.0.2:80: the initiator is the larger endpoint, key side b.
+        // The table keeps counters and per-segment option state by key side; the record
+        // must still put the initiator's in direction 0, across an active-timeout record.
+        let mut t = FlowTable::new(TableConfig {
+            idle_timeout_ns: 1000 * NS,
+            ..cfg(16)
+        });
+        let mut out = Vec::new();
+        let c = |ts, f, tsval| with_options(pkt(ts, 9, 5000, 2, 80, 6, f), tsval);
+        let s = |ts, f, tsval| with_options(pkt(ts, 2, 80, 9, 5000, 6, f), tsval);
+        let batch = [c(1, S, 100), s(1, SA, 7000), c(1, A, 101), c(2, A, 102)];
+        t.update_batch(&batch, &mut out);
+        // Active timeout (100 s): a record with what the flow has so far.
+        t.expire(101 * NS, &mut out);
+        assert_eq!(out.len(), 1);
+        let r = &out[0];
+        assert_eq!(r.end_reason, EndReason::Active);
+        assert_eq!(
+            (r.initiator, r.initiator_port),
+            (addr_v4([10, 0, 0, 9]), 5000)
+        );
+        assert_eq!((r.dir[0].packets, r.dir[1].packets), (3, 1));
+        assert_eq!((r.dir[0].tcp_flags, r.dir[1].tcp_flags), (S | A, SA));
+        let tcp = r.tcp.as_ref().expect("TCP state");
+        let (i, o) = (&tcp.dir[0], &tcp.dir[1]);
+        assert_eq!((i.ts_first, i.ts_last, i.has_ts), (100, 102, true));
+        assert_eq!((o.ts_first, o.ts_last, o.has_ts), (7000, 7000, true));
+        assert_eq!((i.mss, o.mss), (1460, 1460));
+        // NOP, MSS, timestamps: kinds 1, 2 and 8, both ways.
+        assert_eq!(i.options_full, [1 << 1 | 1 << 2 | 1 << 8, 0, 0, 0]);
+        assert_eq!(o.options_full, i.options_full);
+        // The next record continues the option state and starts new counters.
+        t.update(&s(102, A, 7001), &mut out);
+        t.flush(EndReason::Forced, &mut out);
+        assert_eq!(out.len(), 2);
+        let r = &out[1];
+        assert_eq!(r.initiator, addr_v4([10, 0, 0, 9]));
+        assert_eq!((r.dir[0].packets, r.dir[1].packets), (0, 1));
+        let tcp = r.tcp.as_ref().expect("TCP state");
+        assert_eq!((tcp.dir[0].ts_last, tcp.dir[1].ts_last), (102, 7001));
+        assert_eq!(tcp.dir[1].ts_first, 7000);
     }
 
     #[test]

@@ -172,6 +172,19 @@ pub struct TcpConnInfo {
     pub mptcp: Option<Box<MptcpConnInfo>>,
 }
 
+/// The part of one direction's option state that an ordinary data segment changes: the
+/// option kinds 0–63 it carried and its last TSval. The flow table keeps it in the cache
+/// line of that direction's counters, so a segment with the usual NOP/timestamp/SACK
+/// options touches no other line of its entry; [`TcpConnInfo::absorb`] folds it back into
+/// the [`TcpDirInfo`] when a record leaves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpDirHot {
+    /// Word 0 of tcpOptionsFull (kinds 0–63).
+    pub kinds_low: u64,
+    pub ts_last: u32,
+    pub has_ts: bool,
+}
+
 impl TcpConnInfo {
     /// Fold one packet's TCP options (sent in direction `dir`: 0 initiator → responder, 1
     /// back; larger values count as 1). Returns [`anomaly`] bits: BAD_TCP_OPTION for an
@@ -180,10 +193,25 @@ impl TcpConnInfo {
     /// capture-cut header (the dissector marked BAD_TCP_HEADER) is not counted again.
     pub fn update(&mut self, dir: usize, pkt: &PacketMeta) -> u16 {
         let d = dir.min(1);
-        let di = &mut self.dir[d];
-        if pkt.tcp_flags & tcp_flags::SYN != 0 && !di.has_isn {
-            di.isn = pkt.tcp_seq;
-            di.has_isn = true;
+        let di = &self.dir[d];
+        let mut hot = TcpDirHot {
+            kinds_low: di.options_full[0],
+            ts_last: di.ts_last,
+            has_ts: di.has_ts,
+        };
+        let bad = self.update_split(&mut hot, d, pkt);
+        self.absorb(d, &hot);
+        bad
+    }
+
+    /// [`TcpConnInfo::update`] with direction `dir`'s hot part kept apart, in `hot`.
+    /// Only a SYN, an option other than EOL/NOP/SACK/timestamp, or the first timestamp
+    /// writes to `self`.
+    #[inline]
+    pub fn update_split(&mut self, hot: &mut TcpDirHot, dir: usize, pkt: &PacketMeta) -> u16 {
+        let d = dir.min(1);
+        if pkt.tcp_flags & tcp_flags::SYN != 0 {
+            self.syn(d, pkt.tcp_seq);
         }
         let raw = pkt.tcp_options();
         if raw.is_empty() {
@@ -192,52 +220,94 @@ impl TcpConnInfo {
         let mut bad = false;
         let mut it = tcp_options(raw);
         for opt in &mut it {
-            di.mark(opt.kind);
-            let data = opt.data;
-            match opt.kind {
-                kind::MSS => match *data {
-                    [a, b] => {
-                        di.mss = u16::from_be_bytes([a, b]);
-                        di.has_mss = true;
-                    }
-                    _ => bad = true,
-                },
-                kind::WINDOW_SCALE => match *data {
-                    [s] => {
-                        di.window_scale = s;
-                        di.has_window_scale = true;
-                    }
-                    _ => bad = true,
-                },
-                kind::SACK_PERMITTED => {
-                    if data.is_empty() {
-                        di.sack_permitted = true;
-                    } else {
-                        bad = true;
-                    }
+            if let Some(bit) = 1u64.checked_shl(u32::from(opt.kind)) {
+                hot.kinds_low |= bit;
+            }
+            match (opt.kind, opt.data) {
+                (kind::EOL | kind::NOP | kind::SACK, _) => {}
+                (kind::TIMESTAMP, &[a, b, c, e, _, _, _, _]) if hot.has_ts => {
+                    hot.ts_last = u32::from_be_bytes([a, b, c, e]);
                 }
-                kind::TIMESTAMP => match *data {
-                    [a, b, c, e, _, _, _, _] => {
-                        let tsval = u32::from_be_bytes([a, b, c, e]);
-                        if !di.has_ts {
-                            di.ts_first = tsval;
-                            di.has_ts = true;
-                        }
-                        di.ts_last = tsval;
-                    }
-                    _ => bad = true,
-                },
-                kind::MPTCP => match MptcpOption::parse(data) {
-                    Some(m) => self.mptcp.get_or_insert_with(Default::default).apply(d, &m),
-                    None => bad = true,
-                },
-                _ => {}
+                _ => bad |= self.option_out_of_line(hot, d, opt),
             }
         }
         if it.malformed() && !(it.overran() && pkt.anomalies & anomaly::BAD_TCP_HEADER != 0) {
             bad = true;
         }
         if bad { anomaly::BAD_TCP_OPTION } else { 0 }
+    }
+
+    /// A SYN: its sequence number is the direction's ISN if none was seen. Out of line for
+    /// the reason given at [`TcpConnInfo::option_out_of_line`].
+    #[cold]
+    #[inline(never)]
+    fn syn(&mut self, d: usize, seq: u32) {
+        let di = &mut self.dir[d];
+        if !di.has_isn {
+            di.isn = seq;
+            di.has_isn = true;
+        }
+    }
+
+    /// An option that writes more than the hot part: MSS, window scale, SACK-permitted,
+    /// MPTCP, kinds >= 64, the first timestamp, and any with a wrong length. Out of line so
+    /// the compiler cannot hoist loads of `self` (a cache line an ordinary segment does not
+    /// need) into the loop over a segment's options. Returns whether the option was bad.
+    #[cold]
+    #[inline(never)]
+    fn option_out_of_line(&mut self, hot: &mut TcpDirHot, d: usize, opt: TcpOption<'_>) -> bool {
+        let di = &mut self.dir[d];
+        let data = opt.data;
+        match opt.kind {
+            kind::TIMESTAMP => match *data {
+                [a, b, c, e, _, _, _, _] => {
+                    let tsval = u32::from_be_bytes([a, b, c, e]);
+                    if !hot.has_ts {
+                        di.ts_first = tsval;
+                        hot.has_ts = true;
+                    }
+                    hot.ts_last = tsval;
+                }
+                _ => return true,
+            },
+            kind::MSS => match *data {
+                [a, b] => {
+                    di.mss = u16::from_be_bytes([a, b]);
+                    di.has_mss = true;
+                }
+                _ => return true,
+            },
+            kind::WINDOW_SCALE => match *data {
+                [s] => {
+                    di.window_scale = s;
+                    di.has_window_scale = true;
+                }
+                _ => return true,
+            },
+            kind::SACK_PERMITTED => {
+                if !data.is_empty() {
+                    return true;
+                }
+                di.sack_permitted = true;
+            }
+            kind::MPTCP => match MptcpOption::parse(data) {
+                Some(m) => self.mptcp.get_or_insert_with(Default::default).apply(d, &m),
+                None => return true,
+            },
+            k if k >= 64 => di.mark(k),
+            _ => {}
+        }
+        false
+    }
+
+    /// Fold direction `dir`'s hot part (kept apart by [`TcpConnInfo::update_split`]) in.
+    pub fn absorb(&mut self, dir: usize, hot: &TcpDirHot) {
+        let di = &mut self.dir[dir.min(1)];
+        di.options_full[0] |= hot.kinds_low;
+        if hot.has_ts {
+            di.ts_last = hot.ts_last;
+            di.has_ts = true;
+        }
     }
 
     /// Restart the delta counters after an export (active timeout).

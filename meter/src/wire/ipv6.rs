@@ -36,23 +36,23 @@ pub const MAX_EXT_HEADERS: usize = 16;
 
 /// RFC 9740 ipv6ExtensionHeadersFull (IE 515) bit values.
 pub mod ext_bits {
-    pub const DST: u32 = 1 << 0;
-    pub const HOP: u32 = 1 << 1;
-    pub const NO_NEXT: u32 = 1 << 2;
+    pub const DST: u16 = 1 << 0;
+    pub const HOP: u16 = 1 << 1;
+    pub const NO_NEXT: u16 = 1 << 2;
     /// Unknown layer-4 header (encrypted, compressed, not supported).
-    pub const UNK: u32 = 1 << 3;
+    pub const UNK: u16 = 1 << 3;
     /// Fragment header, first fragment.
-    pub const FRA0: u32 = 1 << 4;
-    pub const RH: u32 = 1 << 5;
+    pub const FRA0: u16 = 1 << 4;
+    pub const RH: u16 = 1 << 5;
     /// Fragment header, not the first fragment.
-    pub const FRA1: u32 = 1 << 6;
-    pub const MOB: u32 = 1 << 7;
-    pub const ESP: u32 = 1 << 8;
-    pub const AH: u32 = 1 << 9;
-    pub const HIP: u32 = 1 << 10;
-    pub const SHIM6: u32 = 1 << 11;
-    pub const EXP253: u32 = 1 << 12;
-    pub const EXP254: u32 = 1 << 13;
+    pub const FRA1: u16 = 1 << 6;
+    pub const MOB: u16 = 1 << 7;
+    pub const ESP: u16 = 1 << 8;
+    pub const AH: u16 = 1 << 9;
+    pub const HIP: u16 = 1 << 10;
+    pub const SHIM6: u16 = 1 << 11;
+    pub const EXP253: u16 = 1 << 12;
+    pub const EXP254: u16 = 1 << 13;
 }
 
 /// A read-only view of an IPv6 packet.
@@ -250,7 +250,7 @@ pub struct ExtChain {
     /// Offset of that header in the walked buffer (the chain's length in octets).
     pub offset: usize,
     /// [`ext_bits`] seen.
-    pub bits: u32,
+    pub bits: u16,
     pub fragment: Option<FragInfo>,
     /// Number of extension headers stepped over.
     pub count: u8,
@@ -267,7 +267,7 @@ impl ExtChain {
 }
 
 #[inline]
-fn bit_of(nh: u8) -> u32 {
+fn bit_of(nh: u8) -> u16 {
     use ext_bits::*;
     match nh {
         ip_proto::HOPOPTS => HOP,

@@ -45,12 +45,14 @@ pub fn markdown(doc: &Value) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "# perf compare — {} ({} mode)\n\nMachine: {} cores, {}, Linux {}. Rates are the best of the runs and (after the slash) the minimum; CPU is percent of one core over the measured part; memory is peak RSS.\n",
+        "# perf compare — {} ({} mode)\n\nMachine: {} cores, {}, Linux {}; transparent huge pages `{}`, GLIBC_TUNABLES `{}`. Rates are the best of the runs and (after the slash) the minimum; CPU is percent of one core over the measured part; memory is peak RSS.\n",
         doc["date"].as_str().unwrap_or("?"),
         doc["mode"].as_str().unwrap_or("?"),
         doc["machine"]["cores"],
         doc["machine"]["cpu"].as_str().unwrap_or("?"),
-        doc["machine"]["kernel"].as_str().unwrap_or("?")
+        doc["machine"]["kernel"].as_str().unwrap_or("?"),
+        doc["machine"]["thp"].as_str().unwrap_or("?"),
+        doc["machine"]["glibc_tunables"].as_str().unwrap_or("")
     );
 
     let _ = writeln!(

@@ -145,8 +145,15 @@ fn loopback_delivers() -> Result<(), String> {
     }
 }
 
+/// When this run started: progress lines say how far in they are (mm:ss).
+static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 fn progress(msg: &str) {
-    eprintln!("perf compare: {msg}");
+    let t = STARTED
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs();
+    eprintln!("perf compare: [{:02}:{:02}] {msg}", t / 60, t % 60);
 }
 
 fn write(path: &Path, text: &str) -> Result<(), String> {
@@ -166,7 +173,7 @@ pub fn compare(o: &CompareOpts) -> Result<Value, String> {
         loopback_delivers()?;
     }
     let mut runs: Vec<Value> = Vec::new();
-    let started = std::time::Instant::now();
+    let started = *STARTED.get_or_init(std::time::Instant::now);
 
     // ---- metering limit
     let (flows, rates, packets): (&[u64], &[u64], u64) = if o.quick {
@@ -201,6 +208,8 @@ pub fn compare(o: &CompareOpts) -> Result<Value, String> {
             }
         }
     }
+
+    let limit_secs = started.elapsed().as_secs_f64();
 
     // ---- offline
     let (off_flows, off_new, off_packets) = if o.quick {
@@ -289,6 +298,8 @@ pub fn compare(o: &CompareOpts) -> Result<Value, String> {
         let _ = std::fs::remove_file(&pcap);
     }
 
+    let offline_secs = started.elapsed().as_secs_f64() - limit_secs;
+
     // ---- live
     if o.live {
         runs.extend(run_live(o, max_flows));
@@ -307,6 +318,8 @@ pub fn compare(o: &CompareOpts) -> Result<Value, String> {
         "offline_capture": {"packets": off_packets, "active_flows": off_flows,
             "new_flows_per_sec": off_new, "size": "imix", "snaplen": 128, "truth": offline_truth},
         "elapsed_secs": started.elapsed().as_secs_f64(),
+        "phase_secs": {"limit": limit_secs, "offline": offline_secs,
+            "live": started.elapsed().as_secs_f64() - limit_secs - offline_secs},
         "runs": runs,
     });
     write(

@@ -311,7 +311,7 @@ pub(crate) trait Meter {
 }
 
 /// Packets a table folds in one batch (their memory accesses overlap).
-const TABLE_BATCH: usize = 256;
+const TABLE_BATCH: usize = FlowTable::BATCH;
 
 /// One worker: the reading thread meters itself.
 pub(crate) struct InlineMeter {

@@ -62,7 +62,7 @@ impl FlowIndex {
         }
     }
 
-    /// The first candidate slab index whose tag matches (a hint for warming the entry).
+    /// The first candidate slab index whose tag matches (a hint for prefetching the entry).
     #[inline]
     pub fn first_candidate(&self, hash: u64) -> Option<u32> {
         let t = tag(hash);

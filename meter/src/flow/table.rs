@@ -131,10 +131,10 @@ struct Flow {
 }
 
 impl Flow {
-    /// The key side a direction's packets come from (direction 0: the initiator's).
+    /// The key side the initiator's packets come from (direction 0 of the record).
     #[inline]
-    fn side_of(&self, dir: usize) -> usize {
-        usize::from((dir == 0) != self.a_is_initiator)
+    fn initiator_side(&self) -> usize {
+        usize::from(!self.a_is_initiator)
     }
 }
 
@@ -166,6 +166,10 @@ pub struct FlowTable {
 }
 
 impl FlowTable {
+    /// The batch [`FlowTable::update_batch`] pipelines over: callers that collect packets
+    /// for it fill batches of this size, so none is cut into a short tail.
+    pub const BATCH: usize = 256;
+
     pub fn new(cfg: TableConfig) -> FlowTable {
         let max = cfg.max_flows.clamp(1, NIL as usize - 1);
         let cfg = TableConfig {
@@ -226,10 +230,9 @@ impl FlowTable {
     /// buffers rather than by its reorder window. A prefetch is only a hint: a candidate
     /// that a fold in between removed or replaced costs a miss, never a wrong result.
     pub fn update_batch(&mut self, pkts: &[PacketMeta], sink: &mut impl RecordSink) {
-        const CHUNK: usize = 256;
         const LAG: usize = 8;
-        let mut prep = [(FlowKey::default(), false, 0u64); CHUNK];
-        for chunk in pkts.chunks(CHUNK) {
+        let mut prep = [(FlowKey::default(), false, 0u64); Self::BATCH];
+        for chunk in pkts.chunks(Self::BATCH) {
             let n = chunk.len();
             for i in 0..n + 2 * LAG {
                 if let Some(p) = chunk.get(i) {
@@ -503,7 +506,7 @@ impl FlowTable {
         self.stats.records_by_reason[reason as usize] += 1;
         let f = &mut self.slab[idx as usize];
         let is_tcp = f.key.protocol == 6;
-        let init = f.side_of(0);
+        let init = f.initiator_side();
         let tcp = if !is_tcp {
             None
         } else {

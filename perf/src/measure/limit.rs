@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use super::sys;
 use crate::r#gen::traffic::{FrameArena, SizeMix, TrafficGen, TrafficParams};
 
-const TABLE_BATCH: usize = 256;
+const TABLE_BATCH: usize = FlowTable::BATCH;
 const EXPIRE_EVERY_NS: u64 = 100_000_000;
 const SNAPLEN: u32 = 128;
 /// Packets generated and then metered per chunk.

@@ -60,7 +60,9 @@ fn machine() -> Value {
         "kernel": sh("uname -r"),
         "memory_kib": sh("grep MemTotal /proc/meminfo | awk '{print $2}'").parse::<u64>().unwrap_or(0),
         // Huge pages change the cost of a flow lookup by a third (README "Performance").
-        "thp": sh("cat /sys/kernel/mm/transparent_hugepage/enabled"),
+        "thp": std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default(),
         "glibc_tunables": std::env::var("GLIBC_TUNABLES").unwrap_or_default(),
     })
 }

@@ -4,7 +4,7 @@
 //! [`FrameArena`] (frames cut to 128 octets, as `tcpdump -s 128`; octet counts use the
 //! wire length); only metering a chunk is timed, so the generator is never the
 //! bottleneck. Metering is what the meter's one-worker pipeline (`InlineMeter`) does:
-//! `dissect` into a batch of 32 `PacketMeta`, `FlowTable::update_batch` per full batch,
+//! `dissect` into a batch of `FlowTable::BATCH` `PacketMeta`, `FlowTable::update_batch` per full batch,
 //! and `expire` every 100 ms of packet time. Finished records go to a counting sink (the
 //! cost of building each record is included, encoding and export are not).
 //!

@@ -124,6 +124,8 @@ pub fn run_meter(spec: &OfflineSpec<'_>) -> Result<Vec<Value>, String> {
     let r = sys::run_sampled(cmd, &spec.out.join("meter.stdout"), &e, RUN_TIMEOUT)?;
     let drops = nf.socket_drops().unwrap_or(0);
     nf.stop().map_err(|e| e.to_string())?;
+    // nfcapd's own account (its statistics line) for when its totals disagree.
+    let _ = std::fs::write(spec.out.join("meter-nfcapd.collector.log"), nf.log());
     let t = nf.totals().map_err(|e| e.to_string())?;
     let s = meter_summary(&e)?;
     let secs = s["elapsed_secs"].as_f64().unwrap_or(r.wall_secs);

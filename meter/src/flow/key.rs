@@ -24,7 +24,10 @@ impl FlowKey {
     /// The key of a packet, and whether the packet's source is side `a`.
     #[inline]
     pub fn of(pkt: &PacketMeta) -> (FlowKey, bool) {
-        let src_is_a = (pkt.src, pkt.src_port) <= (pkt.dst, pkt.dst_port);
+        // Big-endian integers order as the byte arrays do; two 128-bit compares instead
+        // of a byte-wise lexicographic walk.
+        let src_is_a = (u128::from_be_bytes(pkt.src), pkt.src_port)
+            <= (u128::from_be_bytes(pkt.dst), pkt.dst_port);
         let (a, a_port, b, b_port) = if src_is_a {
             (pkt.src, pkt.src_port, pkt.dst, pkt.dst_port)
         } else {
@@ -102,6 +105,47 @@ mod tests {
         p.src_port = 40000;
         p.dst_port = 80;
         assert_ne!(FlowKey::of(&p).0, k1);
+    }
+
+    #[test]
+    fn side_a_is_the_lexicographically_smaller_address_and_port() {
+        // Addresses that differ in their first, middle and last octets, with ports that
+        // would order the other way: the address decides, the port only on a tie.
+        let cases: [([u8; 16], [u8; 16]); 3] = [
+            ([1; 16], [2; 16]),
+            (
+                *b"\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01",
+                *b"\x20\x01\x0d\xb8\0\0\0\x01\0\0\0\0\0\0\0\0",
+            ),
+            (addr_v4([10, 0, 0, 1]), addr_v4([10, 0, 0, 2])),
+        ];
+        for (lo, hi) in cases {
+            assert!(lo < hi);
+            for (src, dst, src_is_a) in [(lo, hi, true), (hi, lo, false)] {
+                let p = PacketMeta {
+                    src,
+                    dst,
+                    src_port: if src_is_a { 60000 } else { 1 },
+                    dst_port: if src_is_a { 1 } else { 60000 },
+                    protocol: 6,
+                    ..Default::default()
+                };
+                let (k, s) = FlowKey::of(&p);
+                assert_eq!(s, src_is_a);
+                assert_eq!(k.a, lo);
+            }
+            // Same address on both sides: the smaller port is side a.
+            let p = PacketMeta {
+                src: lo,
+                dst: lo,
+                src_port: 443,
+                dst_port: 80,
+                ..Default::default()
+            };
+            let (k, s) = FlowKey::of(&p);
+            assert!(!s);
+            assert_eq!((k.a_port, k.b_port), (80, 443));
+        }
     }
 
     #[test]

@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 
 use crate::packet::LinkType;
 
-/// Chunk size of a read; also the largest record we accept (a frame never exceeds 256 KiB
-/// on any link type the corpus or Linux produces).
-const CHUNK: usize = 4 << 20;
+/// Bytes one read asks for. Small enough that what the kernel just copied is still in the
+/// core's L2 cache when the records are parsed (an 8 MiB read left them in L3: a third of
+/// the reader's time went to the first load of each record header).
+const CHUNK: usize = 256 << 10;
 /// Records larger than this are a corrupt length field, not a packet.
 const MAX_RECORD: usize = 1 << 20;
 
@@ -124,7 +125,7 @@ impl CaptureReader {
         let mut r = CaptureReader {
             path: path.to_path_buf(),
             file,
-            buf: vec![0; CHUNK * 2],
+            buf: vec![0; CHUNK * 2 + MAX_RECORD],
             start: 0,
             end: 0,
             offset: 0,
@@ -371,7 +372,8 @@ impl CaptureReader {
             self.buf.resize(need, 0);
         }
         while self.end - self.start < need && !self.eof {
-            match self.file.read(&mut self.buf[self.end..]) {
+            let upto = self.buf.len().min(self.end + CHUNK.max(need));
+            match self.file.read(&mut self.buf[self.end..upto]) {
                 Ok(0) => self.eof = true,
                 Ok(n) => self.end += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -521,6 +523,31 @@ mod tests {
             assert_eq!(b.data.len(), 20);
             assert!(r.next_frame().unwrap().is_none());
         }
+    }
+
+    #[test]
+    fn records_across_read_chunks_and_larger_than_a_chunk() {
+        // Records of many sizes, one of them bigger than a read chunk, so record headers
+        // and data straddle every kind of chunk boundary.
+        let sizes: Vec<usize> = (0..3000)
+            .map(|i| (i * 7919) % 1600)
+            .chain([CHUNK + 12_345, 3, MAX_RECORD])
+            .chain((0..3000).map(|i| (i * 104_729) % 9000))
+            .collect();
+        let mut f = pcap_header(PCAP_MAGIC_NS, 1, false);
+        for (i, &n) in sizes.iter().enumerate() {
+            let data: Vec<u8> = (0..n).map(|j| (i + j) as u8).collect();
+            record(&mut f, i as u32, 0, &data, n as u32, false);
+        }
+        let p = tmpfile("chunks.pcap", &f);
+        let mut r = CaptureReader::open(&p).unwrap();
+        for (i, &n) in sizes.iter().enumerate() {
+            let fr = r.next_frame().unwrap().unwrap();
+            assert_eq!(fr.ts_ns, i as u64 * 1_000_000_000);
+            assert_eq!(fr.data.len(), n, "record {i}");
+            assert!(fr.data.iter().enumerate().all(|(j, &b)| b == (i + j) as u8));
+        }
+        assert!(r.next_frame().unwrap().is_none());
     }
 
     #[test]

@@ -126,7 +126,7 @@ pub struct Cli {
     pub filter: Vec<xdp_redirect::Rule>,
 
     /// Live: UMEM frames per queue (a power of two; also the fill ring size).
-    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = parse_pow2)]
+    #[arg(long, value_name = "N", default_value_t = 16384, value_parser = parse_pow2)]
     pub umem_frames: u32,
 
     /// Live: bytes per UMEM frame; longer frames are counted as dropped (rx_dropped).
@@ -134,7 +134,7 @@ pub struct Cli {
     pub frame_size: u32,
 
     /// Live: receive ring entries per queue (a power of two).
-    #[arg(long, value_name = "N", default_value_t = 2048, value_parser = parse_pow2)]
+    #[arg(long, value_name = "N", default_value_t = 8192, value_parser = parse_pow2)]
     pub ring_size: u32,
 
     /// Live: zero-copy AF_XDP; auto uses it where the driver supports it, else copy mode.

@@ -40,9 +40,9 @@ pub struct SocketSettings {
 impl Default for SocketSettings {
     fn default() -> Self {
         SocketSettings {
-            umem_frames: 4096,
+            umem_frames: 16384,
             frame_size: 4096,
-            ring_size: 2048,
+            ring_size: 8192,
             zero_copy: None,
             busy_poll_usecs: 20,
         }

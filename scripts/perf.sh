@@ -4,7 +4,7 @@
 # live (tcpreplay in a namespace -> veth -> meter). Results in target/perf/:
 # results.json, results.md, throughput.svg, loss.svg.
 #
-#   scripts/perf.sh            # everything, about 27 minutes on a 2-core VM
+#   scripts/perf.sh            # everything, about 12 minutes on a 2-core VM
 #   scripts/perf.sh --quick    # small grid, about 1 minute (the test runs this)
 #   scripts/perf.sh --no-live --runs 5 --out target/perf-5
 #

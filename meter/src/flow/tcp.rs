@@ -6,8 +6,9 @@
 //! Contract: [`tcp_options`] walks raw option bytes and never panics: it yields EOL (then
 //! stops) and NOP, and stops at the first option whose length is impossible (missing,
 //! below 2, or past the end), reporting it through [`TcpOptionIter::malformed`].
-//! [`TcpConnInfo::update`] reads only the [`PacketMeta`] (no packet bytes), never panics,
-//! and allocates only once per connection, when its first valid MPTCP option is seen.
+//! [`TcpState::update_split`] reads only the [`PacketMeta`] (no packet bytes), never
+//! panics, and allocates at most twice per connection: when its first valid MPTCP option
+//! or its first option kind >= 64 is seen, and for the MPTCP state.
 
 use crate::flow::mptcp::{MptcpConnInfo, MptcpOption};
 use crate::packet::{PacketMeta, anomaly, tcp_flags};
@@ -155,7 +156,7 @@ impl TcpDirInfo {
         self.options_full[1..].iter().any(|&w| w != 0)
     }
 
-    #[inline]
+    #[cfg(test)]
     fn mark(&mut self, k: u8) {
         if let Some(w) = self.options_full.get_mut(usize::from(k >> 6)) {
             *w |= 1u64 << (k & 63);
@@ -175,8 +176,8 @@ pub struct TcpConnInfo {
 /// The part of one direction's option state that an ordinary data segment changes: the
 /// option kinds 0–63 it carried and its last TSval. The flow table keeps it in the cache
 /// line of that direction's counters, so a segment with the usual NOP/timestamp/SACK
-/// options touches no other line of its entry; [`TcpConnInfo::absorb`] folds it back into
-/// the [`TcpDirInfo`] when a record leaves.
+/// options touches no other line of its entry; [`TcpState::into_info`] joins it with the
+/// rest when a record leaves.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TcpDirHot {
     /// Word 0 of tcpOptionsFull (kinds 0–63).
@@ -185,28 +186,51 @@ pub struct TcpDirHot {
     pub has_ts: bool,
 }
 
-impl TcpConnInfo {
-    /// Fold one packet's TCP options (sent in direction `dir`: 0 initiator → responder, 1
-    /// back; larger values count as 1). Returns [`anomaly`] bits: BAD_TCP_OPTION for an
-    /// impossible option length, a known option with a wrong length, or an MPTCP option
-    /// with a length its subtype does not allow. A walk that only ran into the end of a
-    /// capture-cut header (the dissector marked BAD_TCP_HEADER) is not counted again.
-    pub fn update(&mut self, dir: usize, pkt: &PacketMeta) -> u16 {
-        let d = dir.min(1);
-        let di = &self.dir[d];
-        let mut hot = TcpDirHot {
-            kinds_low: di.options_full[0],
-            ts_last: di.ts_last,
-            has_ts: di.has_ts,
-        };
-        let bad = self.update_split(&mut hot, d, pkt);
-        self.absorb(d, &hot);
-        bad
-    }
+/// [`TcpDirCold::flags`] bits.
+mod cold {
+    pub const HAS_MSS: u8 = 1;
+    pub const HAS_WINDOW_SCALE: u8 = 2;
+    pub const SACK_PERMITTED: u8 = 4;
+    pub const HAS_ISN: u8 = 8;
+}
 
-    /// [`TcpConnInfo::update`] with direction `dir`'s hot part kept apart, in `hot`.
-    /// Only a SYN, an option other than EOL/NOP/SACK/timestamp, or the first timestamp
-    /// writes to `self`.
+/// What SYNs and the less common options set in one direction, in 12 octets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct TcpDirCold {
+    ts_first: u32,
+    isn: u32,
+    mss: u16,
+    window_scale: u8,
+    /// [`cold`] bits.
+    flags: u8,
+}
+
+/// What only some connections have: option kinds 64–255 and MPTCP state.
+#[derive(Clone, Debug, Default)]
+struct TcpRare {
+    /// Words 1–3 of each direction's tcpOptionsFull.
+    kinds_high: [[u64; 3]; 2],
+    mptcp: Option<Box<MptcpConnInfo>>,
+}
+
+/// A connection's TCP option state as the flow table keeps it: the hot parts
+/// ([`TcpDirHot`]) live beside each direction's counters, this holds the rest in 32 octets
+/// (so a table entry is four cache lines), with kinds >= 64 and MPTCP behind one
+/// allocation that ordinary connections never make. Index 0 = initiator → responder.
+#[derive(Clone, Debug, Default)]
+pub struct TcpState {
+    dir: [TcpDirCold; 2],
+    rare: Option<Box<TcpRare>>,
+}
+
+impl TcpState {
+    /// Fold one packet's TCP options (sent in direction `dir`: 0 initiator → responder, 1
+    /// back; larger values count as 1), `hot` being that direction's hot part. Returns
+    /// [`anomaly`] bits: BAD_TCP_OPTION for an impossible option length, a known option
+    /// with a wrong length, or an MPTCP option with a length its subtype does not allow. A
+    /// walk that only ran into the end of a capture-cut header (the dissector marked
+    /// BAD_TCP_HEADER) is not counted again. Only a SYN, an option other than
+    /// EOL/NOP/SACK/timestamp, or the first timestamp writes to `self`.
     #[inline]
     pub fn update_split(&mut self, hot: &mut TcpDirHot, dir: usize, pkt: &PacketMeta) -> u16 {
         let d = dir.min(1);
@@ -238,14 +262,14 @@ impl TcpConnInfo {
     }
 
     /// A SYN: its sequence number is the direction's ISN if none was seen. Out of line for
-    /// the reason given at [`TcpConnInfo::option_out_of_line`].
+    /// the reason given at [`TcpState::option_out_of_line`].
     #[cold]
     #[inline(never)]
     fn syn(&mut self, d: usize, seq: u32) {
         let di = &mut self.dir[d];
-        if !di.has_isn {
+        if di.flags & cold::HAS_ISN == 0 {
             di.isn = seq;
-            di.has_isn = true;
+            di.flags |= cold::HAS_ISN;
         }
     }
 
@@ -256,8 +280,8 @@ impl TcpConnInfo {
     #[cold]
     #[inline(never)]
     fn option_out_of_line(&mut self, hot: &mut TcpDirHot, d: usize, opt: TcpOption<'_>) -> bool {
-        let di = &mut self.dir[d];
         let data = opt.data;
+        let di = &mut self.dir[d];
         match opt.kind {
             kind::TIMESTAMP => match *data {
                 [a, b, c, e, _, _, _, _] => {
@@ -273,14 +297,14 @@ impl TcpConnInfo {
             kind::MSS => match *data {
                 [a, b] => {
                     di.mss = u16::from_be_bytes([a, b]);
-                    di.has_mss = true;
+                    di.flags |= cold::HAS_MSS;
                 }
                 _ => return true,
             },
             kind::WINDOW_SCALE => match *data {
                 [s] => {
                     di.window_scale = s;
-                    di.has_window_scale = true;
+                    di.flags |= cold::HAS_WINDOW_SCALE;
                 }
                 _ => return true,
             },
@@ -288,33 +312,114 @@ impl TcpConnInfo {
                 if !data.is_empty() {
                     return true;
                 }
-                di.sack_permitted = true;
+                di.flags |= cold::SACK_PERMITTED;
             }
             kind::MPTCP => match MptcpOption::parse(data) {
-                Some(m) => self.mptcp.get_or_insert_with(Default::default).apply(d, &m),
+                Some(m) => self
+                    .rare
+                    .get_or_insert_with(Default::default)
+                    .mptcp
+                    .get_or_insert_with(Default::default)
+                    .apply(d, &m),
                 None => return true,
             },
-            k if k >= 64 => di.mark(k),
+            k if k >= 64 => {
+                let r = self.rare.get_or_insert_with(Default::default);
+                if let Some(w) = r.kinds_high[d].get_mut(usize::from(k >> 6) - 1) {
+                    *w |= 1u64 << (k & 63);
+                }
+            }
             _ => {}
         }
         false
     }
 
-    /// Fold direction `dir`'s hot part (kept apart by [`TcpConnInfo::update_split`]) in.
-    pub fn absorb(&mut self, dir: usize, hot: &TcpDirHot) {
-        let di = &mut self.dir[dir.min(1)];
-        di.options_full[0] |= hot.kinds_low;
-        if hot.has_ts {
-            di.ts_last = hot.ts_last;
-            di.has_ts = true;
+    /// Restart the delta counters after an export (active timeout).
+    pub fn reset_deltas(&mut self) {
+        if let Some(m) = self
+            .rare
+            .as_deref_mut()
+            .and_then(|r| r.mptcp.as_deref_mut())
+        {
+            m.reset_deltas();
         }
     }
 
-    /// Restart the delta counters after an export (active timeout).
-    pub fn reset_deltas(&mut self) {
-        if let Some(m) = self.mptcp.as_deref_mut() {
-            m.reset_deltas();
-        }
+    /// The record form, joined with each direction's hot part (`hot[0]` initiator →
+    /// responder).
+    pub fn into_info(self, hot: [&TcpDirHot; 2]) -> TcpConnInfo {
+        let (kinds_high, mptcp) = match self.rare {
+            Some(r) => (r.kinds_high, r.mptcp),
+            None => ([[0; 3]; 2], None),
+        };
+        let dir = [0, 1].map(|d| {
+            let (c, h, k) = (self.dir[d], hot[d], kinds_high[d]);
+            TcpDirInfo {
+                options_full: [h.kinds_low, k[0], k[1], k[2]],
+                mss: c.mss,
+                has_mss: c.flags & cold::HAS_MSS != 0,
+                window_scale: c.window_scale,
+                has_window_scale: c.flags & cold::HAS_WINDOW_SCALE != 0,
+                sack_permitted: c.flags & cold::SACK_PERMITTED != 0,
+                ts_first: c.ts_first,
+                ts_last: h.ts_last,
+                has_ts: h.has_ts,
+                isn: c.isn,
+                has_isn: c.flags & cold::HAS_ISN != 0,
+            }
+        });
+        TcpConnInfo { dir, mptcp }
+    }
+
+    /// The inverse of [`TcpState::into_info`].
+    fn split(info: TcpConnInfo) -> (TcpState, [TcpDirHot; 2]) {
+        let TcpConnInfo { dir, mptcp } = info;
+        let part = |i: &TcpDirInfo| {
+            let bit = |on: bool, b: u8| if on { b } else { 0 };
+            let flags = bit(i.has_mss, cold::HAS_MSS)
+                | bit(i.has_window_scale, cold::HAS_WINDOW_SCALE)
+                | bit(i.sack_permitted, cold::SACK_PERMITTED)
+                | bit(i.has_isn, cold::HAS_ISN);
+            let c = TcpDirCold {
+                ts_first: i.ts_first,
+                isn: i.isn,
+                mss: i.mss,
+                window_scale: i.window_scale,
+                flags,
+            };
+            let h = TcpDirHot {
+                kinds_low: i.options_full[0],
+                ts_last: i.ts_last,
+                has_ts: i.has_ts,
+            };
+            let [_, k1, k2, k3] = i.options_full;
+            (c, h, [k1, k2, k3])
+        };
+        let (c0, h0, k0) = part(&dir[0]);
+        let (c1, h1, k1) = part(&dir[1]);
+        let kinds_high = [k0, k1];
+        let rare = (mptcp.is_some() || kinds_high != [[0; 3]; 2])
+            .then(|| Box::new(TcpRare { kinds_high, mptcp }));
+        (
+            TcpState {
+                dir: [c0, c1],
+                rare,
+            },
+            [h0, h1],
+        )
+    }
+}
+
+impl TcpConnInfo {
+    /// Fold one packet's TCP options, as [`TcpState::update_split`] does, into this record
+    /// form: for analysis outside a flow table (tests, tools). The flow table keeps the
+    /// split form, which this converts to and from per packet.
+    pub fn update(&mut self, dir: usize, pkt: &PacketMeta) -> u16 {
+        let d = dir.min(1);
+        let (mut state, mut hot) = TcpState::split(std::mem::take(self));
+        let bad = state.update_split(&mut hot[d], d, pkt);
+        *self = state.into_info([&hot[0], &hot[1]]);
+        bad
     }
 }
 
@@ -527,14 +632,71 @@ mod tests {
 
     #[test]
     fn reset_deltas_clears_mapped_octets() {
-        let mut c = TcpConnInfo::default();
-        c.reset_deltas();
+        let mut s = TcpState::default();
+        let mut hot = [TcpDirHot::default(); 2];
+        s.reset_deltas();
         let mut dss = vec![30, 14, 0x20, 0x04];
         dss.extend_from_slice(&[0, 0, 0, 9, 0, 0, 0, 1, 0, 100]);
-        assert_eq!(c.update(0, &pkt(tcp_flags::ACK, 0, &dss)), 0);
-        assert_eq!(c.mptcp.as_deref().unwrap().dir[0].mapped_octets, 100);
-        c.reset_deltas();
-        assert_eq!(c.mptcp.as_deref().unwrap().dir[0].mapped_octets, 0);
+        assert_eq!(
+            s.update_split(&mut hot[0], 0, &pkt(tcp_flags::ACK, 0, &dss)),
+            0
+        );
+        let info = |s: &TcpState| s.clone().into_info([&hot[0], &hot[1]]);
+        assert_eq!(info(&s).mptcp.as_deref().unwrap().dir[0].mapped_octets, 100);
+        s.reset_deltas();
+        assert_eq!(info(&s).mptcp.as_deref().unwrap().dir[0].mapped_octets, 0);
+    }
+
+    #[test]
+    fn ordinary_connections_allocate_nothing_and_rare_state_survives_the_split() {
+        let mut s = TcpState::default();
+        let mut hot = [TcpDirHot::default(); 2];
+        // SYN with MSS, SACK-permitted, timestamps, window scale; SYN-ACK likewise.
+        let syn = [
+            2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 7, 0, 0, 0, 0, 1, 3, 3, 7,
+        ];
+        s.update_split(&mut hot[0], 0, &pkt(tcp_flags::SYN, 100, &syn));
+        s.update_split(
+            &mut hot[1],
+            1,
+            &pkt(tcp_flags::SYN | tcp_flags::ACK, 900, &syn),
+        );
+        let ts = |v: u8| [1, 1, 8, 10, 0, 0, 0, v, 0, 0, 0, 0];
+        s.update_split(&mut hot[0], 0, &pkt(tcp_flags::ACK, 101, &ts(9)));
+        assert!(s.rare.is_none());
+        let i = s.clone().into_info([&hot[0], &hot[1]]);
+        let d = i.dir[0];
+        assert_eq!(
+            (d.mss, d.has_mss, d.window_scale, d.has_window_scale),
+            (1460, true, 7, true)
+        );
+        assert!(d.sack_permitted);
+        assert_eq!((d.ts_first, d.ts_last, d.has_ts), (7, 9, true));
+        assert_eq!((d.isn, d.has_isn), (100, true));
+        assert_eq!(
+            d.options_full,
+            [1 << 1 | 1 << 2 | 1 << 3 | 1 << 4 | 1 << 8, 0, 0, 0]
+        );
+        assert_eq!((i.dir[1].isn, i.dir[1].ts_last), (900, 7));
+        assert!(i.mptcp.is_none());
+
+        // Kind 253 (experimental) and an MP_CAPABLE: one allocation, and both come back.
+        s.update_split(&mut hot[1], 1, &pkt(tcp_flags::ACK, 901, &[253, 4, 0, 0]));
+        assert!(s.rare.is_some());
+        s.update_split(
+            &mut hot[0],
+            0,
+            &pkt(tcp_flags::ACK, 102, &[30, 4, 0x01, 0x01]),
+        );
+        let i = s.into_info([&hot[0], &hot[1]]);
+        assert_eq!(i.dir[1].options_full[3], 1 << (253 - 192));
+        assert!(i.dir[1].has_high_kinds() && !i.dir[0].has_high_kinds());
+        assert!(i.mptcp.is_some());
+        // The record form converts back without loss.
+        let (s2, h2) = TcpState::split(i.clone());
+        let j = s2.into_info([&h2[0], &h2[1]]);
+        assert_eq!(j.dir, i.dir);
+        assert!(j.mptcp.is_some());
     }
 
     #[test]

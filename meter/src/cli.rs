@@ -10,6 +10,7 @@ use crate::flow::EndReason;
 use crate::live::CaptureReport;
 use crate::packet::{DropReason, anomaly};
 use crate::pipeline::{MeterStats, RunResult};
+use crate::source::afxdp;
 
 /// RFC 5612 "Example Enterprise Number for Documentation Use": fine for tests, never for
 /// production. Operators set their own with --pen.
@@ -126,15 +127,15 @@ pub struct Cli {
     pub filter: Vec<xdp_redirect::Rule>,
 
     /// Live: UMEM frames per queue (a power of two; also the fill ring size).
-    #[arg(long, value_name = "N", default_value_t = 16384, value_parser = parse_pow2)]
+    #[arg(long, value_name = "N", default_value_t = afxdp::DEFAULT_UMEM_FRAMES, value_parser = parse_pow2)]
     pub umem_frames: u32,
 
     /// Live: bytes per UMEM frame; longer frames are counted as dropped (rx_dropped).
-    #[arg(long, value_name = "2048|4096", default_value_t = 4096, value_parser = parse_frame_size)]
+    #[arg(long, value_name = "2048|4096", default_value_t = afxdp::DEFAULT_FRAME_SIZE, value_parser = parse_frame_size)]
     pub frame_size: u32,
 
     /// Live: receive ring entries per queue (a power of two).
-    #[arg(long, value_name = "N", default_value_t = 8192, value_parser = parse_pow2)]
+    #[arg(long, value_name = "N", default_value_t = afxdp::DEFAULT_RING_SIZE, value_parser = parse_pow2)]
     pub ring_size: u32,
 
     /// Live: zero-copy AF_XDP; auto uses it where the driver supports it, else copy mode.
@@ -147,7 +148,7 @@ pub struct Cli {
     pub metrics: Option<String>,
 
     /// Live: busy-poll budget in microseconds where the kernel offers it (0 = off).
-    #[arg(long, value_name = "USECS", default_value_t = 20)]
+    #[arg(long, value_name = "USECS", default_value_t = afxdp::DEFAULT_BUSY_POLL_USECS)]
     pub busy_poll: u32,
 
     /// Send IPFIX to a collector: udp://HOST:PORT or tcp://HOST:PORT. Repeatable; every

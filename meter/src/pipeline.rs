@@ -310,9 +310,6 @@ pub(crate) trait Meter {
     fn expire(&mut self, now_ns: u64);
 }
 
-/// Packets a table folds in one batch (their memory accesses overlap).
-const TABLE_BATCH: usize = FlowTable::BATCH;
-
 /// One worker: the reading thread meters itself.
 pub(crate) struct InlineMeter {
     pub(crate) table: FlowTable,
@@ -326,7 +323,7 @@ impl InlineMeter {
         InlineMeter {
             table,
             sink,
-            batch: vec![PacketMeta::default(); TABLE_BATCH],
+            batch: vec![PacketMeta::default(); FlowTable::BATCH],
             filled: 0,
         }
     }
@@ -346,7 +343,7 @@ impl Meter for InlineMeter {
     #[inline]
     fn commit(&mut self) {
         self.filled += 1;
-        if self.filled == TABLE_BATCH {
+        if self.filled == FlowTable::BATCH {
             self.drain();
         }
     }

@@ -37,14 +37,23 @@ pub struct SocketSettings {
     pub busy_poll_usecs: u32,
 }
 
+/// Defaults, shared by [`SocketSettings::default`] and the command line. The ring rides
+/// out a worker stalled for 8192 frames (on a 2-core VM 2048 lost 0.05–0.6 % of a few
+/// hundred kpps to scheduling); the UMEM is twice the ring so the fill ring never runs dry
+/// while the receive ring is full: 64 MiB locked per queue.
+pub const DEFAULT_UMEM_FRAMES: u32 = 16384;
+pub const DEFAULT_FRAME_SIZE: u32 = 4096;
+pub const DEFAULT_RING_SIZE: u32 = 8192;
+pub const DEFAULT_BUSY_POLL_USECS: u32 = 20;
+
 impl Default for SocketSettings {
     fn default() -> Self {
         SocketSettings {
-            umem_frames: 16384,
-            frame_size: 4096,
-            ring_size: 8192,
+            umem_frames: DEFAULT_UMEM_FRAMES,
+            frame_size: DEFAULT_FRAME_SIZE,
+            ring_size: DEFAULT_RING_SIZE,
             zero_copy: None,
-            busy_poll_usecs: 20,
+            busy_poll_usecs: DEFAULT_BUSY_POLL_USECS,
         }
     }
 }

@@ -125,7 +125,7 @@ impl CaptureReader {
         let mut r = CaptureReader {
             path: path.to_path_buf(),
             file,
-            buf: vec![0; CHUNK * 2 + MAX_RECORD],
+            buf: vec![0; CHUNK * 2],
             start: 0,
             end: 0,
             offset: 0,
@@ -372,7 +372,7 @@ impl CaptureReader {
             self.buf.resize(need, 0);
         }
         while self.end - self.start < need && !self.eof {
-            let upto = self.buf.len().min(self.end + CHUNK.max(need));
+            let upto = self.buf.len().min(self.end + CHUNK);
             match self.file.read(&mut self.buf[self.end..upto]) {
                 Ok(0) => self.eof = true,
                 Ok(n) => self.end += n,

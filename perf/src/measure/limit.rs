@@ -4,8 +4,8 @@
 //! [`FrameArena`] (frames cut to 128 octets, as `tcpdump -s 128`; octet counts use the
 //! wire length); only metering a chunk is timed, so the generator is never the
 //! bottleneck. Metering is what the meter's one-worker pipeline (`InlineMeter`) does:
-//! `dissect` into a batch of `FlowTable::BATCH` `PacketMeta`, `FlowTable::update_batch` per full batch,
-//! and `expire` every 100 ms of packet time. Finished records go to a counting sink (the
+//! `dissect` into a batch of `FlowTable::BATCH` `PacketMeta`, `FlowTable::update_batch`
+//! per full batch, and `expire` every 100 ms of packet time. Finished records go to a counting sink (the
 //! cost of building each record is included, encoding and export are not).
 //!
 //! The warm-up (one packet per active flow, so the table holds the whole population) is
@@ -23,7 +23,6 @@ use serde_json::{Value, json};
 use super::sys;
 use crate::r#gen::traffic::{FrameArena, SizeMix, TrafficGen, TrafficParams};
 
-const TABLE_BATCH: usize = FlowTable::BATCH;
 const EXPIRE_EVERY_NS: u64 = 100_000_000;
 const SNAPLEN: u32 = 128;
 /// Packets generated and then metered per chunk.
@@ -93,7 +92,7 @@ impl Metering {
             ) {
                 Ok(()) => {
                     self.filled += 1;
-                    if self.filled == TABLE_BATCH {
+                    if self.filled == FlowTable::BATCH {
                         self.drain();
                     }
                 }
@@ -144,14 +143,14 @@ pub fn run_limit(spec: &LimitSpec) -> Result<Value, String> {
     let mut m = Metering {
         table: FlowTable::new(cfg),
         sink: CountingSink::default(),
-        batch: vec![PacketMeta::default(); TABLE_BATCH],
+        batch: vec![PacketMeta::default(); FlowTable::BATCH],
         filled: 0,
         next_expire: 0,
         last_ns: 0,
         drops: 0,
         frames: 0,
     };
-    let chunk = spec.chunk.max(TABLE_BATCH);
+    let chunk = spec.chunk.max(FlowTable::BATCH);
     let mut arena = FrameArena::default();
     let mut gen_secs = 0.0;
     let mut gen_packets = 0u64;

@@ -39,8 +39,8 @@ use crate::wire::ipv6::{self, Ipv6Packet, ext_bits};
 use crate::wire::mpls::{self, MplsPayload};
 use crate::wire::sctp::SctpPacket;
 use crate::wire::sll::{self, Sll2Header, SllHeader};
-use crate::wire::tcp::TcpPacket;
-use crate::wire::udp::UdpPacket;
+use crate::wire::tcp::{self, TcpPacket};
+use crate::wire::udp::{self, UdpPacket};
 use crate::wire::{Error, ethertype, ip_proto, tail};
 
 /// Address-family values of DLT_NULL / DLT_LOOP for IPv4 and IPv6 (Linux, the BSDs, Darwin).
@@ -69,9 +69,131 @@ pub fn dissect(
 ) -> Result<(), DropReason> {
     *meta = PacketMeta {
         ts_ns,
-        wire_len,
         ..PacketMeta::default()
     };
+    if link == LinkType::Ethernet && common_frame(frame, wire_len, meta) {
+        return Ok(());
+    }
+    dissect_layers(link, frame, wire_len, meta)
+}
+
+/// Ethernet II without tags, an IPv4 header of 20 octets whose total length is plausible
+/// and which is not a fragment, and a TCP or UDP header captured whole: most frames on a
+/// mirror port. Decoded in one step, to the same [`PacketMeta`] the layered path gives
+/// (a test compares the two on every corpus frame and on mutations of them); any other
+/// frame returns false with `meta` untouched apart from fields the layered path rewrites.
+///
+/// The views are the [`crate::wire`] ones over fixed-size prefixes of the frame, so their
+/// field offsets are the only ones used and the compiler sees every read is in bounds.
+#[inline(always)]
+fn common_frame(frame: &[u8], wire_len: u32, meta: &mut PacketMeta) -> bool {
+    const IP: usize = ethernet::HEADER_LEN;
+    const L4: usize = IP + ipv4::MIN_HEADER_LEN;
+    let Some(head) = frame.first_chunk::<{ L4 + udp::HEADER_LEN }>() else {
+        return false;
+    };
+    if EthernetFrame::new_unchecked(&head[..]).ethertype() != ethertype::IPV4 {
+        return false;
+    }
+    let Some(ip_header) = head
+        .get(IP..)
+        .and_then(|b| b.first_chunk::<{ ipv4::MIN_HEADER_LEN }>())
+    else {
+        return false;
+    };
+    let ip = Ipv4Packet::new_unchecked(&ip_header[..]);
+    // Version 4, IHL 5: `new_checked`'s conditions for a header without options.
+    if ip.version() != 4 || ip.header_len() != ipv4::MIN_HEADER_LEN {
+        return false;
+    }
+    let proto = ip.protocol();
+    let total = usize::from(ip.total_len());
+    // What `l3_length` accepts without an anomaly: a claim between the header and the wire.
+    let wire_avail = (wire_len as usize).max(frame.len()) - IP;
+    if ip.more_frags() || ip.frag_offset() != 0 || total < L4 - IP || total > wire_avail {
+        return false;
+    }
+    // The transport bytes captured, within the IP length.
+    let l4_len = total - ipv4::MIN_HEADER_LEN;
+    let l4_cap = (frame.len().min(IP + total)).saturating_sub(L4);
+    match proto {
+        ip_proto::TCP => {
+            let Some(t) = frame
+                .get(L4..)
+                .and_then(|b| b.first_chunk::<{ tcp::MIN_HEADER_LEN }>())
+            else {
+                return false;
+            };
+            let t = TcpPacket::new_unchecked(&t[..]);
+            let hl = t.header_len();
+            if hl < tcp::MIN_HEADER_LEN || hl > l4_len || hl > l4_cap {
+                return false;
+            }
+            let Some(opts) = frame.get(L4 + tcp::MIN_HEADER_LEN..L4 + hl) else {
+                return false;
+            };
+            meta.src_port = t.src_port();
+            meta.dst_port = t.dst_port();
+            meta.tcp_flags = t.flags();
+            meta.tcp_seq = t.seq_number();
+            meta.payload_len = (l4_len - hl) as u32;
+            // hl <= 60, so the options fit the 40-octet array.
+            if let Some(dst) = meta.tcp_options.get_mut(..opts.len()) {
+                dst.copy_from_slice(opts);
+                meta.tcp_options_len = opts.len() as u8;
+            }
+        }
+        ip_proto::UDP => {
+            if l4_cap < udp::HEADER_LEN {
+                return false;
+            }
+            let u = UdpPacket::new_unchecked(&head[L4..]);
+            meta.src_port = u.src_port();
+            meta.dst_port = u.dst_port();
+            meta.payload_len = (l4_len - udp::HEADER_LEN) as u32;
+        }
+        _ => return false,
+    }
+    meta.ip_version = 4;
+    meta.protocol = proto;
+    meta.tos = ip.tos();
+    meta.ttl = ip.ttl();
+    meta.src = addr_v4(ip.src_addr());
+    meta.dst = addr_v4(ip.dst_addr());
+    meta.octets = total as u32;
+    if ip.dont_frag() {
+        meta.frag = frag::DONT_FRAGMENT;
+    }
+    if !ipv4::header_checksum_ok(ip_header) {
+        meta.anomalies = anomaly::BAD_IPV4_OPTIONS;
+    }
+    true
+}
+
+/// [`dissect`] without its shortcut for common frames: every frame goes through the
+/// layers one by one. The reference the shortcut must agree with; tests compare the two.
+pub fn dissect_layered(
+    link: LinkType,
+    frame: &[u8],
+    wire_len: u32,
+    ts_ns: u64,
+    meta: &mut PacketMeta,
+) -> Result<(), DropReason> {
+    *meta = PacketMeta {
+        ts_ns,
+        ..PacketMeta::default()
+    };
+    dissect_layers(link, frame, wire_len, meta)
+}
+
+/// The general path: every link type, tag and label stack, IP version and transport.
+#[inline]
+fn dissect_layers(
+    link: LinkType,
+    frame: &[u8],
+    wire_len: u32,
+    meta: &mut PacketMeta,
+) -> Result<(), DropReason> {
     let (l3, version) = match link {
         LinkType::Ethernet => {
             let eth =
@@ -130,7 +252,6 @@ fn l2_payload(
                 Error::Malformed => DropReason::MplsNotIp,
             })?;
             meta.mpls_top = s.top;
-            meta.mpls_depth = s.depth;
             let v = match s.payload {
                 MplsPayload::Ipv4 => IpVersion::V4,
                 MplsPayload::Ipv6 => IpVersion::V6,
@@ -378,10 +499,7 @@ fn tcp(meta: &mut PacketMeta, l4: &[u8], l4_len: usize) {
     meta.dst_port = t.dst_port();
     meta.tcp_flags = t.flags();
     meta.tcp_seq = t.seq_number();
-    meta.tcp_ack = t.ack_number();
-    meta.tcp_window = t.window_len();
-    meta.tcp_payload_len = u32::try_from(l4_len - hl).unwrap_or(u32::MAX);
-    meta.payload_len = meta.tcp_payload_len;
+    meta.payload_len = u32::try_from(l4_len - hl).unwrap_or(u32::MAX);
     let opts = t.options();
     let n = opts.len().min(TCP_OPTIONS_MAX);
     if let (Some(dst), Some(src)) = (meta.tcp_options.get_mut(..n), opts.get(..n)) {
@@ -476,7 +594,6 @@ mod tests {
         let (r, m) = run(LinkType::Ethernet, &f);
         assert_eq!(r, Ok(()));
         assert_eq!(m.ts_ns, 77);
-        assert_eq!(m.wire_len, f.len() as u32);
         assert_eq!(m.ip_version, 4);
         assert_eq!(addr_to_v4(&m.src), Ipv4Addr::new(10, 0, 0, 1));
         assert_eq!(addr_to_v4(&m.dst), Ipv4Addr::new(10, 0, 0, 2));
@@ -488,13 +605,11 @@ mod tests {
         assert_eq!((m.src_port, m.dst_port), (1234, 80));
         assert_eq!(m.tcp_flags, 0x0c2);
         assert_eq!(m.tcp_seq, 12345);
-        assert_eq!(m.tcp_ack, 256);
-        assert_eq!(m.tcp_window, 0x7210);
-        assert_eq!(m.tcp_payload_len, 0);
+        assert_eq!(m.payload_len, 0);
         assert_eq!(m.tcp_options(), &MSS_WS);
         assert_eq!(m.frag, frag::DONT_FRAGMENT);
         assert_eq!(m.anomalies, 0);
-        assert_eq!((m.vlan, m.inner_vlan, m.mpls_depth), (0, 0, 0));
+        assert_eq!((m.vlan, m.inner_vlan, m.mpls_top), (0, 0, 0));
     }
 
     #[test]
@@ -537,7 +652,7 @@ mod tests {
         let (r, m) = run_wire(LinkType::Ethernet, &f[..96], f.len() as u32);
         assert_eq!(r, Ok(()));
         assert_eq!(m.octets, 1040);
-        assert_eq!(m.tcp_payload_len, 1000);
+        assert_eq!(m.payload_len, 1000);
         assert_eq!(m.payload_len, 1000);
         assert_eq!(m.anomalies, 0);
     }
@@ -551,7 +666,7 @@ mod tests {
         let (r, m) = run(LinkType::RawIp, &ip);
         assert_eq!(r, Ok(()));
         assert_eq!(m.octets, 50);
-        assert_eq!(m.tcp_payload_len, 10);
+        assert_eq!(m.payload_len, 10);
         assert_eq!(m.anomalies, anomaly::IP_LENGTH_MISMATCH);
         // Total length smaller than the header itself.
         let mut ip = v4(6, 12, 0, &[]);
@@ -570,7 +685,7 @@ mod tests {
         let (r, m) = run_wire(LinkType::RawIp, &ip, 9040);
         assert_eq!(r, Ok(()));
         assert_eq!(m.octets, 9040);
-        assert_eq!(m.tcp_payload_len, 9000);
+        assert_eq!(m.payload_len, 9000);
         assert_eq!(m.anomalies, 0);
     }
 
@@ -601,7 +716,6 @@ mod tests {
         let (r, m) = run(LinkType::Ethernet, &eth(0x88a8, &p));
         assert_eq!(r, Ok(()));
         assert_eq!((m.vlan, m.inner_vlan), (100, 200));
-        assert_eq!(m.mpls_depth, 2);
         assert_eq!(m.mpls_top, (1000 << 4) | (3 << 1));
         assert_eq!(m.octets, 48);
         assert_eq!(m.dst_port, 80);
@@ -708,7 +822,7 @@ mod tests {
         assert_eq!(m.tcp_options_len, 0);
         assert_eq!(m.tcp_flags, 0);
         assert_eq!(m.frag, 0);
-        assert_eq!((m.ts_ns, m.wire_len), (2, 28));
+        assert_eq!(m.ts_ns, 2);
         assert_eq!((m.src_port, m.dst_port, m.protocol), (1, 2, 17));
         // A drop leaves no stale fields either.
         assert!(dissect(LinkType::RawIp, &[0x45], 1, 3, &mut m).is_err());
@@ -934,7 +1048,7 @@ mod tests {
         assert_eq!(m.protocol, 6);
         assert_eq!(m.ipv6_ext, ext_bits::HOP | ext_bits::DST);
         assert_eq!((m.src_port, m.dst_port), (1234, 80));
-        assert_eq!(m.tcp_payload_len, 0);
+        assert_eq!(m.payload_len, 0);
         assert_eq!(m.tcp_options(), &MSS_WS);
         assert_eq!(m.octets, 40 + 16 + 28);
     }
@@ -1026,7 +1140,7 @@ mod tests {
         let (r, m) = run_wire(LinkType::RawIp, &ip, 40 + 20 + 64000);
         assert_eq!(r, Ok(()));
         assert_eq!(m.octets, 64060);
-        assert_eq!(m.tcp_payload_len, 64000);
+        assert_eq!(m.payload_len, 64000);
         assert_eq!(m.anomalies, 0);
         // Payload length beyond the wire.
         let mut ip = v6(100, 6);
@@ -1081,6 +1195,81 @@ mod tests {
         assert_eq!(
             run(LinkType::Null { big_endian: false }, &wrong).0,
             Err(DropReason::TruncatedIpHeader)
+        );
+    }
+
+    #[test]
+    fn shortcut_agrees_with_the_layered_path() {
+        // Frames the shortcut takes (TCP with and without options, UDP, DF set, bad
+        // checksum) and, by mutating their header octets, cut lengths and wire lengths,
+        // frames on every side of each condition it tests.
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let udp = {
+            let mut u = vec![0x30, 0x39, 0x00, 0x35, 0, 20, 0, 0];
+            u.extend_from_slice(&[7; 12]);
+            u
+        };
+        let mut tcp_ts = tcp_hdr(tcp_flags::ACK, &[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
+        tcp_ts.extend_from_slice(&[9; 30]);
+        let seeds = [
+            eth(0x0800, &syn_v4()),
+            eth(0x0800, &{
+                let mut ip = v4(6, 20 + 32 + 30, 0x4000, &[]);
+                ip.extend_from_slice(&tcp_ts);
+                ip
+            }),
+            eth(0x0800, &{
+                let mut ip = v4(17, 20 + 20, 0, &[]);
+                ip.extend_from_slice(&udp);
+                ip
+            }),
+        ];
+        let (mut taken, mut differ_checked) = (0u32, 0u32);
+        for i in 0..300_000u32 {
+            let mut f = seeds[i as usize % seeds.len()].clone();
+            for _ in 0..(next() % 4) {
+                // Mostly the Ethernet, IPv4 and TCP/UDP header octets.
+                let at = (next() % 70) as usize % f.len();
+                f[at] = match next() % 4 {
+                    0 => 0,
+                    1 => 0xff,
+                    2 => f[at] ^ (1 << (next() % 8)),
+                    _ => next() as u8,
+                };
+            }
+            if next() % 4 == 0 {
+                f.truncate((next() as usize) % (f.len() + 1));
+            }
+            let wire = match next() % 3 {
+                0 => f.len() as u32,
+                1 => (f.len() as u32).saturating_sub((next() % 40) as u32),
+                _ => f.len() as u32 + (next() % 2000) as u32,
+            };
+            let mut fast = PacketMeta::default();
+            let mut layered = PacketMeta::default();
+            fast.src_port = 0xdead; // stale fields must not survive either path
+            let a = dissect(LinkType::Ethernet, &f, wire, 5, &mut fast);
+            let b = dissect_layered(LinkType::Ethernet, &f, wire, 5, &mut layered);
+            assert_eq!(a, b, "frame {f:02x?} wire {wire}");
+            if a.is_ok() {
+                assert_eq!(fast, layered, "frame {f:02x?} wire {wire}");
+                differ_checked += 1;
+            }
+            let mut probe = PacketMeta::default();
+            if common_frame(&f, wire, &mut probe) {
+                taken += 1;
+            }
+        }
+        // Both sides of the shortcut were exercised.
+        assert!(
+            taken > 50_000 && differ_checked > taken + 20_000,
+            "{taken} {differ_checked}"
         );
     }
 

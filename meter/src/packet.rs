@@ -159,12 +159,10 @@ pub mod frag {
 /// - `src_port`/`dst_port` are 0 when the protocol has no ports or L4 was unavailable.
 /// - `tcp_options[..tcp_options_len]` is the raw option area of a TCP header (possibly
 ///   cut by the capture); `tcp_options_len == 0` for non-TCP.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PacketMeta {
     /// Capture time, nanoseconds since the Unix epoch.
     pub ts_ns: u64,
-    /// Original frame length on the wire (pcap orig_len).
-    pub wire_len: u32,
     /// Layer-3 octets counted for IPFIX octetDeltaCount.
     pub octets: u32,
     pub src: Addr,
@@ -184,8 +182,6 @@ pub struct PacketMeta {
     pub inner_vlan: u16,
     /// Top MPLS label stack entry (label 20 bits | TC 3 | S 1) in the low 24 bits; 0 = none.
     pub mpls_top: u32,
-    /// Number of MPLS labels that were on the stack.
-    pub mpls_depth: u8,
     /// IPv6 flow label (20 bits); 0 for IPv4.
     pub flow_label: u32,
     /// [`frag`] bits.
@@ -199,12 +195,9 @@ pub struct PacketMeta {
     /// TCP header flags, 12 bits (FIN 0x001 ... AE 0x100 and the reserved bits), as in IE 6.
     pub tcp_flags: u16,
     pub tcp_seq: u32,
-    pub tcp_ack: u32,
-    pub tcp_window: u16,
-    /// TCP payload bytes (from the IP length, not the capture).
-    pub tcp_payload_len: u32,
     /// Octets after the transport header (TCP/UDP payload, ICMP body, the whole IP payload
-    /// of other protocols): goodput.
+    /// of other protocols), from the IP length, not the capture: goodput. For TCP it is the
+    /// segment's data length, which the table's end-of-connection rule reads.
     pub payload_len: u32,
     pub tcp_options_len: u8,
     pub tcp_options: [u8; TCP_OPTIONS_MAX],
@@ -218,7 +211,6 @@ impl Default for PacketMeta {
     fn default() -> Self {
         PacketMeta {
             ts_ns: 0,
-            wire_len: 0,
             octets: 0,
             src: [0; 16],
             dst: [0; 16],
@@ -231,7 +223,6 @@ impl Default for PacketMeta {
             vlan: 0,
             inner_vlan: 0,
             mpls_top: 0,
-            mpls_depth: 0,
             flow_label: 0,
             frag: 0,
             ipv6_ext: 0,
@@ -239,9 +230,6 @@ impl Default for PacketMeta {
             icmp_code: 0,
             tcp_flags: 0,
             tcp_seq: 0,
-            tcp_ack: 0,
-            tcp_window: 0,
-            tcp_payload_len: 0,
             payload_len: 0,
             tcp_options_len: 0,
             tcp_options: [0; TCP_OPTIONS_MAX],
@@ -270,4 +258,16 @@ pub mod tcp_flags {
     pub const ECE: u16 = 0x040;
     pub const CWR: u16 = 0x080;
     pub const AE: u16 = 0x100;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packet_meta_is_two_cache_lines() {
+        // A batch of them is what the parser writes and the table reads per packet; the
+        // fields are chosen to fit 128 octets (no wire length, ACK number or window).
+        assert!(std::mem::size_of::<PacketMeta>() <= 128);
+    }
 }

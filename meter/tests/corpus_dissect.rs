@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use meter::{dissect, flow, packet};
 
-use dissect::dissect;
+use dissect::{dissect, dissect_layered};
 use flow::tcp::TcpConnInfo;
 use packet::{DropReason, LinkType, PacketMeta, TCP_OPTIONS_MAX, anomaly, frag};
 
@@ -16,8 +16,8 @@ mod pcap_frames;
 const PORT_PROTOCOLS: [u8; 5] = [6, 17, 33, 132, 136];
 
 /// The invariants `PacketMeta` promises for a metered packet.
-fn check(m: &PacketMeta, caplen: usize, what: &str) {
-    let frame_len = (m.wire_len as usize).max(caplen);
+fn check(m: &PacketMeta, caplen: usize, wire_len: u32, what: &str) {
+    let frame_len = (wire_len as usize).max(caplen);
     assert!(m.ip_version == 4 || m.ip_version == 6, "{what}: version");
     if m.ip_version == 4 {
         assert_eq!(
@@ -64,15 +64,15 @@ fn check(m: &PacketMeta, caplen: usize, what: &str) {
         assert!(m.tcp_flags <= 0x0fff, "{what}: flags");
         assert!(m.tcp_options_len as usize <= TCP_OPTIONS_MAX, "{what}");
         assert!(
-            m.tcp_payload_len as usize + 20 <= m.octets as usize,
+            m.payload_len as usize + 20 <= m.octets as usize,
             "{what}: payload {} octets {}",
-            m.tcp_payload_len,
+            m.payload_len,
             m.octets
         );
     } else {
         assert_eq!(
-            (m.tcp_flags, m.tcp_options_len, m.tcp_payload_len, m.tcp_seq),
-            (0, 0, 0, 0),
+            (m.tcp_flags, m.tcp_options_len, m.tcp_seq),
+            (0, 0, 0),
             "{what}: TCP fields on protocol {}",
             m.protocol
         );
@@ -99,6 +99,7 @@ fn every_corpus_frame_is_metered_or_dropped_once() {
     let mut bad_option_packets = 0u64;
     let mut mptcp_conns = 0u64;
     let mut meta = PacketMeta::default();
+    let mut reference = PacketMeta::default();
     for path in &files {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("?");
         let cap = pcap_frames::read_capture(path);
@@ -112,11 +113,18 @@ fn every_corpus_frame_is_metered_or_dropped_once() {
                 *drops.entry(DropReason::UnsupportedLinkType).or_default() += 1;
                 continue;
             };
-            match dissect(link, &f.data, f.wire_len, f.ts_ns, &mut meta) {
+            let result = dissect(link, &f.data, f.wire_len, f.ts_ns, &mut meta);
+            // The shortcut for common frames must not change what any frame becomes.
+            let layered = dissect_layered(link, &f.data, f.wire_len, f.ts_ns, &mut reference);
+            assert_eq!(result, layered, "{name} #{}: shortcut vs layers", i + 1);
+            if result.is_ok() {
+                assert_eq!(meta, reference, "{name} #{}: shortcut vs layers", i + 1);
+            }
+            match result {
                 Ok(()) => {
                     ok += 1;
                     let what = format!("{name} #{}", i + 1);
-                    check(&meta, f.data.len(), &what);
+                    check(&meta, f.data.len(), f.wire_len, &what);
                     for (b, n) in anomalies.iter_mut().enumerate() {
                         if meta.anomalies & (1 << b) != 0 {
                             *n += 1;

@@ -1,6 +1,6 @@
 //! The flow index: hash → slab index, one cache line per bucket.
 //!
-//! Open addressing over buckets of eight slots; a slot holds the upper 32 bits of the flow
+//! Open addressing over buckets of eight slots; a slot holds 31 upper bits of the flow
 //! hash (the tag) and a 32-bit slab index. A lookup reads one cache line and compares tags
 //! before it ever touches a flow entry, so a miss costs one memory access and a hit two.
 //! Buckets that overflowed into their neighbours keep an exact count of the entries that
@@ -14,11 +14,52 @@
 //! accesses of a whole batch are in flight together.
 
 const SLOTS: usize = 8;
-const EMPTY: u64 = u64::MAX;
+/// The tag of a free slot; [`tag`] never returns it.
+const FREE: u32 = 0;
 
+/// Eight slots: their tags, then their slab indices, in one cache line. Tags side by side
+/// let a lookup compare all eight at once (two vector compares and a mask) instead of
+/// looping with a branch per slot, whose exit the CPU cannot predict.
 #[derive(Clone, Copy)]
-#[repr(align(64))]
-struct Bucket([u64; SLOTS]);
+#[repr(C, align(64))]
+struct Bucket {
+    tags: [u32; SLOTS],
+    idx: [u32; SLOTS],
+}
+
+impl Bucket {
+    const EMPTY: Bucket = Bucket {
+        tags: [FREE; SLOTS],
+        idx: [0; SLOTS],
+    };
+
+    /// Bit `i` set when slot `i` holds tag `t`.
+    #[inline(always)]
+    fn matching(&self, t: u32) -> u32 {
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        {
+            use safe_arch::{
+                cast_to_m128_from_m128i, cmp_eq_mask_i32_m128i, m128i, move_mask_m128,
+                set_splat_i32_m128i,
+            };
+            let [a, b, c, d, e, f, g, h] = self.tags;
+            let want = set_splat_i32_m128i(t as i32);
+            let half = |x: [u32; 4]| {
+                let eq = cmp_eq_mask_i32_m128i(m128i::from(x), want);
+                move_mask_m128(cast_to_m128_from_m128i(eq)) as u32
+            };
+            half([a, b, c, d]) | half([e, f, g, h]) << 4
+        }
+        #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+        {
+            let mut m = 0;
+            for (i, &x) in self.tags.iter().enumerate() {
+                m |= u32::from(x == t) << i;
+            }
+            m
+        }
+    }
+}
 
 pub struct FlowIndex {
     buckets: Vec<Bucket>,
@@ -27,14 +68,11 @@ pub struct FlowIndex {
     mask: usize,
 }
 
+/// The upper half of the hash with its low bit set, so no tag equals [`FREE`] (the bucket
+/// comes from the low bits, so tags keep 31 independent bits).
 #[inline]
-fn tag(hash: u64) -> u64 {
-    hash >> 32
-}
-
-#[inline]
-fn slot_word(hash: u64, idx: u32) -> u64 {
-    tag(hash) << 32 | u64::from(idx)
+fn tag(hash: u64) -> u32 {
+    (hash >> 32) as u32 | 1
 }
 
 impl FlowIndex {
@@ -43,7 +81,7 @@ impl FlowIndex {
         let want = (capacity.max(1) * 2).div_ceil(SLOTS);
         let n = want.next_power_of_two();
         FlowIndex {
-            buckets: vec![Bucket([EMPTY; SLOTS]); n],
+            buckets: vec![Bucket::EMPTY; n],
             passed: vec![0; n],
             mask: n - 1,
         }
@@ -65,12 +103,9 @@ impl FlowIndex {
     /// The first candidate slab index whose tag matches (a hint for prefetching the entry).
     #[inline]
     pub fn first_candidate(&self, hash: u64) -> Option<u32> {
-        let t = tag(hash);
-        self.buckets[self.home(hash)]
-            .0
-            .iter()
-            .find(|&&w| w != EMPTY && w >> 32 == t)
-            .map(|&w| w as u32)
+        let b = self.buckets.get(self.home(hash))?;
+        let m = b.matching(tag(hash));
+        b.idx.get(m.trailing_zeros() as usize).copied()
     }
 
     /// Find the entry for which `is_it(slab index)` holds among those with this hash's tag.
@@ -79,12 +114,17 @@ impl FlowIndex {
         let t = tag(hash);
         let mut b = self.home(hash);
         loop {
-            for &w in &self.buckets[b].0 {
-                if w != EMPTY && w >> 32 == t && is_it(w as u32) {
-                    return Some(w as u32);
+            let bucket = self.buckets.get(b)?;
+            let mut m = bucket.matching(t);
+            while m != 0 {
+                if let Some(&i) = bucket.idx.get(m.trailing_zeros() as usize)
+                    && is_it(i)
+                {
+                    return Some(i);
                 }
+                m &= m - 1;
             }
-            if self.passed[b] == 0 {
+            if self.passed.get(b).is_none_or(|&p| p == 0) {
                 return None;
             }
             b = (b + 1) & self.mask;
@@ -97,8 +137,12 @@ impl FlowIndex {
         let home = self.home(hash);
         let mut b = home;
         loop {
-            if let Some(s) = self.buckets[b].0.iter_mut().find(|w| **w == EMPTY) {
-                *s = slot_word(hash, idx);
+            let bucket = &mut self.buckets[b];
+            let free = bucket.matching(FREE);
+            if free != 0 {
+                let i = free.trailing_zeros() as usize;
+                bucket.tags[i] = tag(hash);
+                bucket.idx[i] = idx;
                 // Count this entry on every bucket it passed.
                 let mut p = home;
                 while p != b {
@@ -117,24 +161,30 @@ impl FlowIndex {
 
     /// Forget every entry.
     pub fn clear(&mut self) {
-        self.buckets.fill(Bucket([EMPTY; SLOTS]));
+        self.buckets.fill(Bucket::EMPTY);
         self.passed.fill(0);
     }
 
     /// Remove the entry `(hash, idx)`; false if it is not there.
     pub fn remove(&mut self, hash: u64, idx: u32) -> bool {
-        let word = slot_word(hash, idx);
+        let t = tag(hash);
         let home = self.home(hash);
         let mut b = home;
         loop {
-            if let Some(s) = self.buckets[b].0.iter_mut().find(|w| **w == word) {
-                *s = EMPTY;
-                let mut p = home;
-                while p != b {
-                    self.passed[p] -= 1;
-                    p = (p + 1) & self.mask;
+            let bucket = &mut self.buckets[b];
+            let mut m = bucket.matching(t);
+            while m != 0 {
+                let i = m.trailing_zeros() as usize;
+                if bucket.idx[i] == idx {
+                    bucket.tags[i] = FREE;
+                    let mut p = home;
+                    while p != b {
+                        self.passed[p] -= 1;
+                        p = (p + 1) & self.mask;
+                    }
+                    return true;
                 }
-                return true;
+                m &= m - 1;
             }
             if self.passed[b] == 0 {
                 return false;

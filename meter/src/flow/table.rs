@@ -164,6 +164,8 @@ pub struct FlowTable {
     len: usize,
     clock_ns: u64,
     stats: TableStats,
+    /// [`FlowTable::update_batch`]'s per-packet key, hash and side, `BATCH` of them.
+    prep: Vec<(FlowKey, u64, bool)>,
 }
 
 impl FlowTable {
@@ -191,6 +193,7 @@ impl FlowTable {
             len: 0,
             clock_ns: 0,
             stats: TableStats::default(),
+            prep: vec![(FlowKey::default(), 0, false); FlowTable::BATCH],
         }
     }
 
@@ -218,52 +221,61 @@ impl FlowTable {
     pub fn update(&mut self, pkt: &PacketMeta, sink: &mut impl RecordSink) {
         let (key, src_is_a) = FlowKey::of(pkt);
         let hash = key.hash64();
-        self.update_keyed(pkt, key, src_is_a, hash, sink)
+        self.update_keyed(pkt, &key, src_is_a, hash, sink)
     }
 
     /// Fold a batch of packets, in order, with their memory accesses overlapped.
     ///
     /// A software pipeline over the batch: packet `i` is hashed and its home bucket
     /// prefetched; `LAG` packets later its bucket (now in cache) names the candidate entry,
-    /// whose key line and the side line the packet will change are prefetched; `LAG` packets
-    /// after that it is folded, mostly from cache. Prefetches retire at once, so the memory
+    /// whose key line and the side line the packet will change are prefetched (for a SYN
+    /// also the line its handshake options go to); `LAG` packets after that it is folded,
+    /// mostly from cache. Prefetches retire at once, so the memory
     /// accesses of `2 * LAG` packets are in flight together, bounded by the core's fill
     /// buffers rather than by its reorder window. A prefetch is only a hint: a candidate
     /// that a fold in between removed or replaced costs a miss, never a wrong result.
     pub fn update_batch(&mut self, pkts: &[PacketMeta], sink: &mut impl RecordSink) {
         const LAG: usize = 8;
-        let mut prep = [(FlowKey::default(), false, 0u64); Self::BATCH];
+        // Kept in the table: a fresh array per call would be stores for nothing.
+        let mut prep = std::mem::take(&mut self.prep);
+        prep.resize(Self::BATCH, (FlowKey::default(), 0, false));
         for chunk in pkts.chunks(Self::BATCH) {
             let n = chunk.len();
             for i in 0..n + 2 * LAG {
-                if let Some(p) = chunk.get(i) {
+                if let (Some(p), Some(slot)) = (chunk.get(i), prep.get_mut(i)) {
                     let (key, src_is_a) = FlowKey::of(p);
                     let hash = key.hash64();
-                    prep[i] = (key, src_is_a, hash);
+                    *slot = (key, hash, src_is_a);
                     self.index.prefetch(hash);
                 }
-                if let Some(&(_, src_is_a, hash)) =
-                    i.checked_sub(LAG).and_then(|j| prep[..n].get(j))
+                if let Some(j) = i.checked_sub(LAG)
+                    && let (Some(p), Some(&(_, hash, src_is_a))) = (chunk.get(j), prep.get(j))
                     && let Some(c) = self.index.first_candidate(hash)
                     && let Some(f) = self.slab.get(c as usize)
                 {
                     prefetch(f);
                     prefetch(&f.side[usize::from(!src_is_a)]);
+                    // A SYN (the SYN-ACK of a known flow) writes the ISN and the options
+                    // of the handshake in the entry's last line.
+                    if p.tcp_flags & tcp_flags::SYN != 0 {
+                        prefetch(&f.tcp);
+                    }
                 }
                 if let Some(j) = i.checked_sub(2 * LAG)
-                    && let (Some(p), Some(&(key, src_is_a, hash))) = (chunk.get(j), prep.get(j))
+                    && let (Some(p), Some((key, hash, src_is_a))) = (chunk.get(j), prep.get(j))
                 {
-                    self.update_keyed(p, key, src_is_a, hash, sink);
+                    self.update_keyed(p, key, *src_is_a, *hash, sink);
                 }
             }
         }
+        self.prep = prep;
     }
 
     #[inline]
     fn update_keyed(
         &mut self,
         pkt: &PacketMeta,
-        key: FlowKey,
+        key: &FlowKey,
         src_is_a: bool,
         hash: u64,
         sink: &mut impl RecordSink,
@@ -276,7 +288,7 @@ impl FlowTable {
         let is_tcp = pkt.protocol == 6 && pkt.ip_version != 0;
 
         let slab = &self.slab;
-        let found = self.index.find(hash, |i| slab[i as usize].key == key);
+        let found = self.index.find(hash, |i| slab[i as usize].key == *key);
         let idx = match found {
             Some(idx) => {
                 let f = &self.slab[idx as usize];
@@ -286,13 +298,13 @@ impl FlowTable {
                     && f.tcp_state != 0
                 {
                     self.finish(idx, EndReason::EndDetected, sink);
-                    self.create(key, hash, src_is_a, pkt, sink)
+                    self.create(*key, hash, src_is_a, pkt, sink)
                 } else {
                     self.touch(idx);
                     idx
                 }
             }
-            None => self.create(key, hash, src_is_a, pkt, sink),
+            None => self.create(*key, hash, src_is_a, pkt, sink),
         };
 
         let f = &mut self.slab[idx as usize];
@@ -318,7 +330,7 @@ impl FlowTable {
                 f.tcp_state |= if d == 0 { TCP_FIN_0 } else { TCP_FIN_1 };
             } else if f.tcp_state & (TCP_FIN_0 | TCP_FIN_1) == TCP_FIN_0 | TCP_FIN_1
                 && flags & (tcp_flags::ACK | tcp_flags::SYN) == tcp_flags::ACK
-                && pkt.tcp_payload_len == 0
+                && pkt.payload_len == 0
             {
                 // The ACK of the second FIN: the connection is over.
                 self.finish(idx, EndReason::EndDetected, sink);
@@ -506,7 +518,7 @@ impl FlowTable {
     fn record(&mut self, idx: u32, reason: EndReason, take: bool) -> FlowRecord {
         self.stats.records_by_reason[reason as usize] += 1;
         let f = &mut self.slab[idx as usize];
-        let is_tcp = f.key.protocol == 6;
+        let is_tcp = f.key.protocol() == 6;
         let init = f.initiator_side();
         let tcp = if !is_tcp {
             None
@@ -524,12 +536,12 @@ impl FlowTable {
         }
         let k = &f.key;
         let (initiator, initiator_port, responder, responder_port) = if f.a_is_initiator {
-            (k.a, k.a_port, k.b, k.b_port)
+            (k.a(), k.a_port(), k.b(), k.b_port())
         } else {
-            (k.b, k.b_port, k.a, k.a_port)
+            (k.b(), k.b_port(), k.a(), k.a_port())
         };
         // ICMP's key "ports" are its message type (see dissect): not ports to export.
-        let (initiator_port, responder_port) = if matches!(k.protocol, 1 | 58) {
+        let (initiator_port, responder_port) = if matches!(k.protocol(), 1 | 58) {
             (0, 0)
         } else {
             (initiator_port, responder_port)
@@ -539,9 +551,9 @@ impl FlowTable {
             initiator_port,
             responder,
             responder_port,
-            protocol: k.protocol,
+            protocol: k.protocol(),
             ip_version: f.ip_version,
-            vlan: k.vlan,
+            vlan: k.vlan(),
             inner_vlan: f.inner_vlan,
             mpls_top: f.mpls_top,
             ingress: f.ingress,
@@ -632,7 +644,6 @@ mod tests {
     ) -> PacketMeta {
         PacketMeta {
             ts_ns: ts_s * NS,
-            wire_len: 100,
             octets: 86,
             src: addr_v4([10, 0, 0, src]),
             dst: addr_v4([10, 0, 0, dst]),

@@ -25,6 +25,9 @@ pub mod kind {
     pub const MPTCP: u8 = 30;
 }
 
+/// Length octet of a timestamp option (kind, length, TSval, TSecr).
+const TIMESTAMP_LEN: u8 = 10;
+
 /// One TCP option from a walk: its kind and the octets after its length octet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TcpOption<'a> {
@@ -238,6 +241,29 @@ impl TcpState {
             self.syn(d, pkt.tcp_seq);
         }
         let raw = pkt.tcp_options();
+        // NOP, NOP, timestamp: the whole option block of nearly every segment after the
+        // handshake on a connection that negotiated timestamps (RFC 7323 Appendix A), so
+        // it skips the walk. The first timestamp of a direction still goes the long way.
+        if let &[
+            kind::NOP,
+            kind::NOP,
+            kind::TIMESTAMP,
+            TIMESTAMP_LEN,
+            a,
+            b,
+            c,
+            e,
+            _,
+            _,
+            _,
+            _,
+        ] = raw
+            && hot.has_ts
+        {
+            hot.kinds_low |= 1 << kind::NOP | 1 << kind::TIMESTAMP;
+            hot.ts_last = u32::from_be_bytes([a, b, c, e]);
+            return 0;
+        }
         if raw.is_empty() {
             return 0;
         }
@@ -555,6 +581,51 @@ mod tests {
         let mut c = TcpConnInfo::default();
         c.update(0, &pkt(tcp_flags::ACK, 7, &[]));
         assert!(!c.dir[0].has_isn);
+    }
+
+    #[test]
+    fn nop_nop_timestamp_shortcut_matches_the_walk() {
+        // The same options in the shortcut's layout and in two the walk must take (TS
+        // first; TS then two NOPs): per direction, every resulting state agrees, with the
+        // first timestamp (which goes the long way) and without it.
+        let layouts = |tsval: u32| -> [Vec<u8>; 3] {
+            let v = tsval.to_be_bytes();
+            let mut a = vec![1, 1, 8, 10];
+            a.extend_from_slice(&v);
+            a.extend_from_slice(&[0, 0, 0, 9]);
+            let mut b = vec![8, 10];
+            b.extend_from_slice(&v);
+            b.extend_from_slice(&[0, 0, 0, 9, 1, 1]);
+            let mut c = vec![1, 8, 10];
+            c.extend_from_slice(&v);
+            c.extend_from_slice(&[0, 0, 0, 9, 1]);
+            [a, b, c]
+        };
+        let mut states: Vec<(TcpState, TcpDirHot)> = Vec::new();
+        for layout in 0..3 {
+            let mut st = TcpState::default();
+            let mut hot = TcpDirHot::default();
+            for (i, tsval) in [100u32, 101, 250, 7].into_iter().enumerate() {
+                let flags = if i == 0 {
+                    tcp_flags::SYN
+                } else {
+                    tcp_flags::ACK
+                };
+                let p = pkt(flags, 1000 + i as u32, &layouts(tsval)[layout]);
+                assert_eq!(st.update_split(&mut hot, 0, &p), 0);
+            }
+            states.push((st, hot));
+        }
+        let info: Vec<TcpConnInfo> = states
+            .into_iter()
+            .map(|(st, hot)| st.into_info([&hot, &TcpDirHot::default()]))
+            .collect();
+        let d = info[0].dir[0];
+        assert_eq!((d.ts_first, d.ts_last, d.has_ts), (100, 7, true));
+        assert_eq!(d.options_full[0], 1 << 1 | 1 << 8);
+        for other in &info[1..] {
+            assert_eq!(other.dir[0], d);
+        }
     }
 
     #[test]

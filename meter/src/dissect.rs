@@ -81,7 +81,7 @@ pub fn dissect(
 /// and which is not a fragment, and a TCP or UDP header captured whole: most frames on a
 /// mirror port. Decoded in one step, to the same [`PacketMeta`] the layered path gives
 /// (a test compares the two on every corpus frame and on mutations of them); any other
-/// frame returns false with `meta` untouched apart from fields the layered path rewrites.
+/// frame returns false with `meta` untouched.
 ///
 /// The views are the [`crate::wire`] ones over fixed-size prefixes of the frame, so their
 /// field offsets are the only ones used and the compiler sees every read is in bounds.
@@ -110,7 +110,11 @@ fn common_frame(frame: &[u8], wire_len: u32, meta: &mut PacketMeta) -> bool {
     let total = usize::from(ip.total_len());
     // What `l3_length` accepts without an anomaly: a claim between the header and the wire.
     let wire_avail = (wire_len as usize).max(frame.len()) - IP;
-    if ip.more_frags() || ip.frag_offset() != 0 || total < L4 - IP || total > wire_avail {
+    if ip.more_frags()
+        || ip.frag_offset() != 0
+        || total < ipv4::MIN_HEADER_LEN
+        || total > wire_avail
+    {
         return false;
     }
     // The transport bytes captured, within the IP length.
@@ -126,7 +130,8 @@ fn common_frame(frame: &[u8], wire_len: u32, meta: &mut PacketMeta) -> bool {
             };
             let t = TcpPacket::new_unchecked(&t[..]);
             let hl = t.header_len();
-            if hl < tcp::MIN_HEADER_LEN || hl > l4_len || hl > l4_cap {
+            // l4_cap <= l4_len, so a header within the capture is within the IP length.
+            if hl < tcp::MIN_HEADER_LEN || hl > l4_cap {
                 return false;
             }
             let Some(opts) = frame.get(L4 + tcp::MIN_HEADER_LEN..L4 + hl) else {
@@ -1203,13 +1208,7 @@ mod tests {
         // Frames the shortcut takes (TCP with and without options, UDP, DF set, bad
         // checksum) and, by mutating their header octets, cut lengths and wire lengths,
         // frames on every side of each condition it tests.
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::testing::xorshift(0x2545_f491_4f6c_dd1d);
         let udp = {
             let mut u = vec![0x30, 0x39, 0x00, 0x35, 0, 20, 0, 0];
             u.extend_from_slice(&[7; 12]);
@@ -1243,7 +1242,7 @@ mod tests {
                     _ => next() as u8,
                 };
             }
-            if next() % 4 == 0 {
+            if next().is_multiple_of(4) {
                 f.truncate((next() as usize) % (f.len() + 1));
             }
             let wire = match next() % 3 {
@@ -1276,13 +1275,7 @@ mod tests {
     #[test]
     fn random_frames_never_panic() {
         // Deterministic xorshift noise, biased toward the values that steer the parser.
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::testing::xorshift(0x9e37_79b9_7f4a_7c15);
         let links = [
             LinkType::Ethernet,
             LinkType::RawIp,

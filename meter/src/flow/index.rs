@@ -229,11 +229,9 @@ mod tests {
         let cap = 1000;
         let mut ix = FlowIndex::with_capacity(cap);
         let mut live: std::collections::VecDeque<(u64, u32)> = Default::default();
-        let mut x = 0x1234_5678_9abc_def1u64;
+        let mut next = crate::testing::xorshift(0x1234_5678_9abc_def1);
         for i in 0..200_000u32 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = next();
             // Few distinct low bits: heavy bucket pressure.
             let h = x & !0xfff0;
             if live.len() == cap {

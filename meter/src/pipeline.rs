@@ -310,45 +310,33 @@ pub(crate) trait Meter {
     fn expire(&mut self, now_ns: u64);
 }
 
-/// One worker: the reading thread meters itself.
+/// One worker: the reading thread meters itself, parsing each packet straight into the
+/// table's pipeline slot (the parsing of one packet overlaps the lookups of earlier ones).
 pub(crate) struct InlineMeter {
     pub(crate) table: FlowTable,
     pub(crate) sink: BatchSink,
-    batch: Vec<PacketMeta>,
-    filled: usize,
 }
 
 impl InlineMeter {
     pub(crate) fn new(table: FlowTable, sink: BatchSink) -> Self {
-        InlineMeter {
-            table,
-            sink,
-            batch: vec![PacketMeta::default(); FlowTable::BATCH],
-            filled: 0,
-        }
+        InlineMeter { table, sink }
     }
 
     pub(crate) fn drain(&mut self) {
-        self.table
-            .update_batch(&self.batch[..self.filled], &mut self.sink);
-        self.filled = 0;
+        self.table.drain(&mut self.sink);
     }
 }
 
 impl Meter for InlineMeter {
     #[inline]
     fn slot(&mut self) -> &mut PacketMeta {
-        &mut self.batch[self.filled]
+        self.table.slot()
     }
     #[inline]
     fn commit(&mut self) {
-        self.filled += 1;
-        if self.filled == FlowTable::BATCH {
-            self.drain();
-        }
+        self.table.commit(&mut self.sink);
     }
     fn expire(&mut self, now_ns: u64) {
-        self.drain();
         self.table.expire(now_ns, &mut self.sink);
     }
 }

@@ -1,9 +1,10 @@
 //! The per-worker flow table: bounded, both directions in one entry, expiry in O(1).
 //!
 //! Entries live in a slab (`Vec<Flow>`) found through a [`FlowIndex`] (cache-line buckets of
-//! slab indices keyed by the canonical [`FlowKey`] hash). Packets are looked up in batches:
-//! first every bucket of the batch is loaded, then every candidate entry, then the packets
-//! are folded in order, so the memory accesses of a batch overlap instead of queueing.
+//! slab indices keyed by the canonical [`FlowKey`] hash). Packets go through a three-stage
+//! software pipeline (bucket prefetch, entry prefetch, fold; see [`FlowTable::commit`]) and
+//! are folded in order, so the memory accesses of consecutive packets overlap each other
+//! and the parsing of the next ones instead of queueing.
 //! Two intrusive lists order the entries:
 //! - the *LRU list* by last packet time: idle expiry pops from its head, and when the table
 //!   is full its head is evicted (flowEndReason lackOfResources, counted). The list is
@@ -153,7 +154,57 @@ impl List {
     };
 }
 
+/// The flow table of one worker. Packets go in through a short software pipeline
+/// ([`FlowTable::slot`], [`FlowTable::commit`]); everything that reads or ends flows
+/// ([`FlowTable::expire`], [`FlowTable::flush`], [`FlowTable::update`]) first folds the
+/// packets still in it, so the order of packets is kept.
 pub struct FlowTable {
+    pipe: Pipeline,
+    core: Core,
+}
+
+/// Packets between the pipeline's stages.
+const LAG: usize = 8;
+/// Packets a committed packet waits before it is keyed.
+const KEY_DELAY: usize = 1;
+/// Packets committed and not folded, at most.
+const IN_FLIGHT: usize = KEY_DELAY + 2 * LAG;
+/// Pipeline slots: a power of two above the packets in flight.
+const RING: usize = 32;
+const _: () = assert!(RING.is_power_of_two() && RING > IN_FLIGHT);
+
+/// What the first stages compute for a packet: its key, the key's hash, whether the
+/// source is key side `a`, and the slab index its bucket named (or `NIL`).
+#[derive(Clone, Copy)]
+struct Prep {
+    key: FlowKey,
+    hash: u64,
+    src_is_a: bool,
+    candidate: u32,
+}
+
+impl Default for Prep {
+    fn default() -> Prep {
+        Prep {
+            key: FlowKey::default(),
+            hash: 0,
+            src_is_a: false,
+            candidate: NIL,
+        }
+    }
+}
+
+/// Committed packets not folded yet, in a ring.
+struct Pipeline {
+    pkts: Box<[PacketMeta; RING]>,
+    prep: Box<[Prep; RING]>,
+    /// Number of the next packet (its slot is `head % RING`).
+    head: usize,
+    /// Packets committed and not yet folded: the `pending` before `head`.
+    pending: usize,
+}
+
+struct Core {
     cfg: TableConfig,
     relink_ns: u64,
     slab: Vec<Flow>,
@@ -164,23 +215,142 @@ pub struct FlowTable {
     len: usize,
     clock_ns: u64,
     stats: TableStats,
-    /// [`FlowTable::update_batch`]'s per-packet key, hash and side, `BATCH` of them.
-    prep: Vec<(FlowKey, u64, bool)>,
 }
 
 impl FlowTable {
-    /// The batch [`FlowTable::update_batch`] pipelines over: callers that collect packets
-    /// for it fill batches of this size, so none is cut into a short tail.
-    pub const BATCH: usize = 256;
-
     pub fn new(cfg: TableConfig) -> FlowTable {
+        FlowTable {
+            pipe: Pipeline {
+                pkts: Box::new([PacketMeta::default(); RING]),
+                prep: Box::new([Prep::default(); RING]),
+                head: 0,
+                pending: 0,
+            },
+            core: Core::new(cfg),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.core.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.core.len == 0
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.core.cfg.max_flows
+    }
+
+    /// Counters of the packets folded so far (not those still in the pipeline).
+    pub fn stats(&self) -> &TableStats {
+        &self.core.stats
+    }
+
+    pub fn clock_ns(&self) -> u64 {
+        self.core.clock_ns
+    }
+
+    /// Where the next packet is to be written before [`FlowTable::commit`]. A slot that is
+    /// written and not committed (a packet the parser refused) is simply reused.
+    #[inline]
+    pub fn slot(&mut self) -> &mut PacketMeta {
+        &mut self.pipe.pkts[self.pipe.head % RING]
+    }
+
+    /// Take the packet in [`FlowTable::slot`] and advance the pipeline by one packet.
+    ///
+    /// Three stages, `LAG` packets apart: the new packet is keyed, hashed and its home
+    /// index bucket prefetched; the packet `LAG` before it reads its (now cached) bucket
+    /// and prefetches the candidate entry's key line and the side line it will change
+    /// (for a SYN also the line its handshake options go to); the packet `2 * LAG`
+    /// before is folded into its flow, mostly from cache. Prefetches retire at once, so
+    /// the misses of `2 * LAG` packets are in flight together; and because the caller
+    /// parses the next packet in between, that work overlaps them too (a batch that
+    /// parses 256 packets and then looks up 256 leaves the memory idle for the first half
+    /// and the core waiting in the second). A prefetch is only a hint: a candidate that a
+    /// fold in between removed or replaced costs a miss, never a wrong result.
+    #[inline]
+    pub fn commit(&mut self, sink: &mut impl RecordSink) {
+        let p = &mut self.pipe;
+        let i = p.head;
+        if p.pending >= KEY_DELAY {
+            let j = i.wrapping_sub(KEY_DELAY) % RING;
+            p.prep[j] = self.core.prepare(&p.pkts[j]);
+        }
+        if p.pending >= KEY_DELAY + LAG {
+            let j = i.wrapping_sub(KEY_DELAY + LAG) % RING;
+            self.core.prefetch_entry(&p.pkts[j], &mut p.prep[j]);
+        }
+        if p.pending == IN_FLIGHT {
+            let j = i.wrapping_sub(IN_FLIGHT) % RING;
+            self.core.update_keyed(&p.pkts[j], &p.prep[j], sink);
+        } else {
+            p.pending += 1;
+        }
+        p.head = i.wrapping_add(1);
+    }
+
+    /// Fold every packet still in the pipeline.
+    pub fn drain(&mut self, sink: &mut impl RecordSink) {
+        let p = &mut self.pipe;
+        let first = p.head.wrapping_sub(p.pending);
+        // The newest have not been keyed, or not had their entry prefetched.
+        for k in p.pending.saturating_sub(KEY_DELAY)..p.pending {
+            let j = first.wrapping_add(k) % RING;
+            p.prep[j] = self.core.prepare(&p.pkts[j]);
+        }
+        for k in p.pending.saturating_sub(KEY_DELAY + LAG)..p.pending {
+            let j = first.wrapping_add(k) % RING;
+            self.core.prefetch_entry(&p.pkts[j], &mut p.prep[j]);
+        }
+        for k in 0..p.pending {
+            let j = first.wrapping_add(k) % RING;
+            self.core.update_keyed(&p.pkts[j], &p.prep[j], sink);
+        }
+        p.pending = 0;
+    }
+
+    /// Fold one packet into its flow at once (after those in the pipeline). May finish
+    /// flows (TCP end, eviction) into `sink`.
+    pub fn update(&mut self, pkt: &PacketMeta, sink: &mut impl RecordSink) {
+        self.drain(sink);
+        let prep = self.core.prepare(pkt);
+        self.core.update_keyed(pkt, &prep, sink);
+    }
+
+    /// Fold a batch of packets, in order, through the pipeline; all of them are folded
+    /// when it returns.
+    pub fn update_batch(&mut self, pkts: &[PacketMeta], sink: &mut impl RecordSink) {
+        for pkt in pkts {
+            *self.slot() = *pkt;
+            self.commit(sink);
+        }
+        self.drain(sink);
+    }
+
+    /// Advance the clock to `now_ns` and export what timed out.
+    pub fn expire(&mut self, now_ns: u64, sink: &mut impl RecordSink) {
+        self.drain(sink);
+        self.core.expire(now_ns, sink);
+    }
+
+    /// Export every flow (end of input, shutdown).
+    pub fn flush(&mut self, reason: EndReason, sink: &mut impl RecordSink) {
+        self.drain(sink);
+        self.core.flush(reason, sink);
+    }
+}
+
+impl Core {
+    fn new(cfg: TableConfig) -> Core {
         let max = cfg.max_flows.clamp(1, NIL as usize - 1);
         let cfg = TableConfig {
             max_flows: max,
             ..cfg
         };
         // The index is sized once: it never rehashes while metering.
-        FlowTable {
+        Core {
             cfg,
             relink_ns: (cfg.idle_timeout_ns / 64).max(NS),
             // Reserved once (address space; pages are touched as flows arrive), so the slab
@@ -193,93 +363,50 @@ impl FlowTable {
             len: 0,
             clock_ns: 0,
             stats: TableStats::default(),
-            prep: vec![(FlowKey::default(), 0, false); FlowTable::BATCH],
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    pub fn capacity(&self) -> usize {
-        self.cfg.max_flows
-    }
-
-    pub fn stats(&self) -> &TableStats {
-        &self.stats
-    }
-
-    pub fn clock_ns(&self) -> u64 {
-        self.clock_ns
-    }
-
-    /// Fold one packet into its flow. May finish flows (TCP end, eviction) into `sink`.
-    pub fn update(&mut self, pkt: &PacketMeta, sink: &mut impl RecordSink) {
+    /// Pipeline stage 1: key and hash, and the home bucket on its way into the cache.
+    #[inline]
+    fn prepare(&self, pkt: &PacketMeta) -> Prep {
         let (key, src_is_a) = FlowKey::of(pkt);
         let hash = key.hash64();
-        self.update_keyed(pkt, &key, src_is_a, hash, sink)
+        self.index.prefetch(hash);
+        Prep {
+            key,
+            hash,
+            src_is_a,
+            candidate: NIL,
+        }
     }
 
-    /// Fold a batch of packets, in order, with their memory accesses overlapped.
-    ///
-    /// A software pipeline over the batch: packet `i` is hashed and its home bucket
-    /// prefetched; `LAG` packets later its bucket (now in cache) names the candidate entry,
-    /// whose key line and the side line the packet will change are prefetched (for a SYN
-    /// also the line its handshake options go to); `LAG` packets after that it is folded,
-    /// mostly from cache. Prefetches retire at once, so the memory
-    /// accesses of `2 * LAG` packets are in flight together, bounded by the core's fill
-    /// buffers rather than by its reorder window. A prefetch is only a hint: a candidate
-    /// that a fold in between removed or replaced costs a miss, never a wrong result.
-    pub fn update_batch(&mut self, pkts: &[PacketMeta], sink: &mut impl RecordSink) {
-        const LAG: usize = 8;
-        // Kept in the table: a fresh array per call would be stores for nothing.
-        let mut prep = std::mem::take(&mut self.prep);
-        prep.resize(Self::BATCH, (FlowKey::default(), 0, false));
-        for chunk in pkts.chunks(Self::BATCH) {
-            let n = chunk.len();
-            for i in 0..n + 2 * LAG {
-                if let (Some(p), Some(slot)) = (chunk.get(i), prep.get_mut(i)) {
-                    let (key, src_is_a) = FlowKey::of(p);
-                    let hash = key.hash64();
-                    *slot = (key, hash, src_is_a);
-                    self.index.prefetch(hash);
-                }
-                if let Some(j) = i.checked_sub(LAG)
-                    && let (Some(p), Some(&(_, hash, src_is_a))) = (chunk.get(j), prep.get(j))
-                    && let Some(c) = self.index.first_candidate(hash)
-                    && let Some(f) = self.slab.get(c as usize)
-                {
-                    prefetch(f);
-                    prefetch(&f.side[usize::from(!src_is_a)]);
-                    // A SYN (the SYN-ACK of a known flow) writes the ISN and the options
-                    // of the handshake in the entry's last line.
-                    if p.tcp_flags & tcp_flags::SYN != 0 {
-                        prefetch(&f.tcp);
-                    }
-                }
-                if let Some(j) = i.checked_sub(2 * LAG)
-                    && let (Some(p), Some((key, hash, src_is_a))) = (chunk.get(j), prep.get(j))
-                {
-                    self.update_keyed(p, key, *src_is_a, *hash, sink);
-                }
+    /// Pipeline stage 2: the lines of the candidate entry this packet will read and change.
+    /// The fold tries the candidate first, so it need not walk the bucket again.
+    #[inline]
+    fn prefetch_entry(&self, pkt: &PacketMeta, prep: &mut Prep) {
+        if let Some(c) = self.index.first_candidate(prep.hash)
+            && let Some(f) = self.slab.get(c as usize)
+        {
+            prep.candidate = c;
+            prefetch(f);
+            prefetch(&f.side[usize::from(!prep.src_is_a)]);
+            // A SYN (the SYN-ACK of a known flow) writes the ISN and the options of the
+            // handshake in the entry's last line.
+            if pkt.tcp_flags & tcp_flags::SYN != 0 {
+                prefetch(&f.tcp);
             }
         }
-        self.prep = prep;
     }
 
+    /// Pipeline stage 3: fold the packet into its flow.
     #[inline]
-    fn update_keyed(
-        &mut self,
-        pkt: &PacketMeta,
-        key: &FlowKey,
-        src_is_a: bool,
-        hash: u64,
-        sink: &mut impl RecordSink,
-    ) {
+    fn update_keyed(&mut self, pkt: &PacketMeta, prep: &Prep, sink: &mut impl RecordSink) {
+        let &Prep {
+            ref key,
+            hash,
+            src_is_a,
+            candidate,
+        } = prep;
         if pkt.ts_ns > self.clock_ns {
             self.clock_ns = pkt.ts_ns;
         }
@@ -287,8 +414,16 @@ impl FlowTable {
         self.stats.octets += pkt.octets as u64;
         let is_tcp = pkt.protocol == 6 && pkt.ip_version != 0;
 
-        let slab = &self.slab;
-        let found = self.index.find(hash, |i| slab[i as usize].key == *key);
+        // The candidate is a hint from a few packets ago: the flows folded since may have
+        // ended it or put another flow in its place, so it counts only if it is live and
+        // has this key (live flows are exactly those in the index, and keys are unique).
+        let found = match self.slab.get(candidate as usize) {
+            Some(f) if f.live && f.key == *key => Some(candidate),
+            _ => {
+                let slab = &self.slab;
+                self.index.find(hash, |i| slab[i as usize].key == *key)
+            }
+        };
         let idx = match found {
             Some(idx) => {
                 let f = &self.slab[idx as usize];
@@ -338,8 +473,7 @@ impl FlowTable {
         }
     }
 
-    /// Advance the clock to `now_ns` and export what timed out.
-    pub fn expire(&mut self, now_ns: u64, sink: &mut impl RecordSink) {
+    fn expire(&mut self, now_ns: u64, sink: &mut impl RecordSink) {
         if now_ns > self.clock_ns {
             self.clock_ns = now_ns;
         }
@@ -372,9 +506,9 @@ impl FlowTable {
         }
     }
 
-    /// Export every flow (end of input, shutdown). Walks the slab in memory order and
-    /// clears the index in one pass instead of removing flows one by one.
-    pub fn flush(&mut self, reason: EndReason, sink: &mut impl RecordSink) {
+    /// Walks the slab in memory order and clears the index in one pass instead of
+    /// removing flows one by one.
+    fn flush(&mut self, reason: EndReason, sink: &mut impl RecordSink) {
         for idx in 0..self.slab.len() as u32 {
             if self.slab[idx as usize].live {
                 self.slab[idx as usize].live = false;
@@ -882,6 +1016,48 @@ mod tests {
         t.expire(11_350 * 1_000_000, &mut out);
         let gone: Vec<_> = out[1..].iter().map(|r| r.initiator[15]).collect();
         assert_eq!(gone, [3, 1]);
+    }
+
+    #[test]
+    fn pipeline_folds_as_one_packet_at_a_time_would() {
+        // The same stream into two tables: one through the pipeline (with refused slots
+        // and expiry in between), one packet by packet. Few flows, small capacity and
+        // every TCP end: flows end and 5-tuples come back while their packets are in
+        // the pipeline, so stale prefetch candidates are exercised.
+        let mut piped = FlowTable::new(cfg(24));
+        let mut single = FlowTable::new(cfg(24));
+        let (mut out_p, mut out_s) = (Vec::new(), Vec::new());
+        let mut next = crate::testing::xorshift(0x5eed_0ff1_0e01);
+        let flags = [S, SA, A, A, A, FA, tcp_flags::RST, 0];
+        for i in 0..20_000u64 {
+            let x = next();
+            let (a, b) = ((x % 7) as u8 + 1, (x >> 8) as u8 % 5 + 1);
+            let proto = if x >> 20 & 3 == 0 { 17 } else { 6 };
+            let f = if proto == 6 {
+                flags[(x >> 24) as usize % 8]
+            } else {
+                0
+            };
+            let mut p = pkt(0, a, 1000 + (x >> 32) as u16 % 3, b, 80, proto, f);
+            p.ts_ns = i * 3_000_000;
+            if x >> 40 & 15 == 0 {
+                // Written and refused: the slot is reused.
+                *piped.slot() = pkt(0, 99, 9, 99, 9, 17, 0);
+            }
+            *piped.slot() = p;
+            piped.commit(&mut out_p);
+            single.update(&p, &mut out_s);
+            if i % 1500 == 0 {
+                piped.expire(p.ts_ns, &mut out_p);
+                single.expire(p.ts_ns, &mut out_s);
+            }
+        }
+        piped.flush(EndReason::Forced, &mut out_p);
+        single.flush(EndReason::Forced, &mut out_s);
+        assert_eq!(piped.stats(), single.stats());
+        assert_eq!(piped.stats().packets, 20_000);
+        assert!(out_s.len() > 1000, "the stream must end many flows");
+        assert_eq!(format!("{out_p:?}"), format!("{out_s:?}"));
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! [`FrameArena`] (frames cut to 128 octets, as `tcpdump -s 128`; octet counts use the
 //! wire length); only metering a chunk is timed, so the generator is never the
 //! bottleneck. Metering is what the meter's one-worker pipeline (`InlineMeter`) does:
-//! `dissect` into a batch of `FlowTable::BATCH` `PacketMeta`, `FlowTable::update_batch`
-//! per full batch, and `expire` every 100 ms of packet time. Finished records go to a counting sink (the
+//! `dissect` into the table's pipeline slot, `FlowTable::commit`, and `expire` every
+//! 100 ms of packet time. Finished records go to a counting sink (the
 //! cost of building each record is included, encoding and export are not).
 //!
 //! The warm-up (one packet per active flow, so the table holds the whole population) is
@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use meter::dissect::dissect;
 use meter::flow::{EndReason, FlowRecord, FlowTable, RecordSink, TableConfig};
-use meter::packet::{LinkType, PacketMeta};
+use meter::packet::LinkType;
 use serde_json::{Value, json};
 
 use super::sys;
@@ -60,8 +60,6 @@ impl RecordSink for CountingSink {
 struct Metering {
     table: FlowTable,
     sink: CountingSink,
-    batch: Vec<PacketMeta>,
-    filled: usize,
     next_expire: u64,
     last_ns: u64,
     drops: u64,
@@ -70,9 +68,7 @@ struct Metering {
 
 impl Metering {
     fn drain(&mut self) {
-        self.table
-            .update_batch(&self.batch[..self.filled], &mut self.sink);
-        self.filled = 0;
+        self.table.drain(&mut self.sink);
     }
 
     #[inline]
@@ -83,23 +79,11 @@ impl Metering {
                 self.next_expire = ts.saturating_add(EXPIRE_EVERY_NS);
             }
             self.last_ns = self.last_ns.max(ts);
-            match dissect(
-                LinkType::Ethernet,
-                data,
-                wire,
-                ts,
-                &mut self.batch[self.filled],
-            ) {
-                Ok(()) => {
-                    self.filled += 1;
-                    if self.filled == FlowTable::BATCH {
-                        self.drain();
-                    }
-                }
+            match dissect(LinkType::Ethernet, data, wire, ts, self.table.slot()) {
+                Ok(()) => self.table.commit(&mut self.sink),
                 Err(_) => self.drops += 1,
             }
             if self.last_ns >= self.next_expire {
-                self.drain();
                 self.table.expire(self.last_ns, &mut self.sink);
                 self.next_expire = self.last_ns.saturating_add(EXPIRE_EVERY_NS);
             }
@@ -143,14 +127,12 @@ pub fn run_limit(spec: &LimitSpec) -> Result<Value, String> {
     let mut m = Metering {
         table: FlowTable::new(cfg),
         sink: CountingSink::default(),
-        batch: vec![PacketMeta::default(); FlowTable::BATCH],
-        filled: 0,
         next_expire: 0,
         last_ns: 0,
         drops: 0,
         frames: 0,
     };
-    let chunk = spec.chunk.max(FlowTable::BATCH);
+    let chunk = spec.chunk.max(1);
     let mut arena = FrameArena::default();
     let mut gen_secs = 0.0;
     let mut gen_packets = 0u64;

@@ -243,6 +243,7 @@ fn run(cli: Cli, settings: Settings) -> Result<ExitCode, String> {
             max_flows: cli.max_flows as usize,
             idle_timeout_ns: u64::from(cli.idle_timeout) * 1_000_000_000,
             active_timeout_ns: u64::from(cli.active_timeout) * 1_000_000_000,
+            ..TableConfig::default()
         },
         ..PipelineConfig::default()
     };

@@ -7,6 +7,7 @@
 //! perf traffic --out FILE [--flows N] [--new-flows N] [--rate PPS] [--packets N]
 //!              [--size 64|imix|campus|N] [--snaplen N] [--seed S] [--uniform]
 //! perf limit --flows N --new-flows N [--packets N] [--rate PPS] [--size S] [--seed S]
+//! perf memory [--mib N] [--accesses N]
 //! perf compare --out DIR [--quick] [--runs N] [--meter PATH] [--peer NAME=TEMPLATE]...
 //!              [--no-peers] [--no-limit] [--no-offline] [--no-live] [--rate PPS]
 //!              [--sender auto|tcpreplay|trafgen]
@@ -123,6 +124,16 @@ enum Cmd {
         /// Packets generated, then metered, per chunk (its frames' cache residency).
         #[arg(long, default_value_t = limit::DEFAULT_CHUNK)]
         chunk: usize,
+    },
+    /// One core's random memory access (latency, lines per second with many misses in
+    /// flight, first write of fresh memory): the ceiling of the metering limit; prints JSON.
+    Memory {
+        /// Buffer size; far above the caches.
+        #[arg(long, default_value_t = 512)]
+        mib: usize,
+        /// Timed accesses per figure.
+        #[arg(long, default_value_t = 4_000_000)]
+        accesses: usize,
     },
     /// Run every measurement, ours and the peers', and write results.json, results.md and
     /// SVG plots into --out.
@@ -245,6 +256,11 @@ fn run(cli: Cli) -> Result<(), String> {
                 secs,
                 t.packets as f64 / secs.max(1e-9) / 1e6
             );
+            Ok(())
+        }
+        Cmd::Memory { mib, accesses } => {
+            let p = measure::memory::probe(mib, accesses, 1);
+            println!("{}", p.to_json());
             Ok(())
         }
         Cmd::Limit {

@@ -7,6 +7,7 @@
 pub mod index;
 pub mod key;
 pub mod mptcp;
+pub mod slab;
 pub mod table;
 pub mod tcp;
 

@@ -1,6 +1,6 @@
 //! The per-worker flow table: bounded, both directions in one entry, expiry in O(1).
 //!
-//! Entries live in a slab (`Vec<Flow>`) found through a [`FlowIndex`] (cache-line buckets of
+//! Entries live in a [`Slab`] (chunks of one huge page) found through a [`FlowIndex`] (cache-line buckets of
 //! slab indices keyed by the canonical [`FlowKey`] hash). Packets go through a three-stage
 //! software pipeline (bucket prefetch, entry prefetch, fold; see [`FlowTable::commit`]) and
 //! are folded in order, so the memory accesses of consecutive packets overlap each other
@@ -21,6 +21,7 @@
 //! entries; nothing else grows with traffic.
 
 use super::index::FlowIndex;
+use super::slab::{ChunkSupply, Slab};
 use super::tcp::{TcpDirHot, TcpState};
 use super::{DirStats, EndReason, FlowKey, FlowRecord, RecordSink, prefetch};
 use crate::packet::{PacketMeta, anomaly, tcp_flags};
@@ -38,6 +39,9 @@ pub struct TableConfig {
     pub max_flows: usize,
     pub idle_timeout_ns: u64,
     pub active_timeout_ns: u64,
+    /// Make the entries' memory ahead of need on a thread of its own (see
+    /// [`super::slab`]), so the metering thread does not wait for page faults.
+    pub memory_ahead: bool,
 }
 
 impl Default for TableConfig {
@@ -46,6 +50,7 @@ impl Default for TableConfig {
             max_flows: 1 << 20,
             idle_timeout_ns: 300 * NS,
             active_timeout_ns: 1800 * NS,
+            memory_ahead: true,
         }
     }
 }
@@ -132,6 +137,31 @@ struct Flow {
     tcp: TcpState,
 }
 
+impl Default for Flow {
+    /// A vacant entry (slab chunks are made of these).
+    fn default() -> Flow {
+        Flow {
+            key: FlowKey::default(),
+            last_seen_ns: 0,
+            lru_stamp_ns: 0,
+            a_is_initiator: true,
+            tcp_state: 0,
+            ip_version: 0,
+            live: false,
+            mpls_top: 0,
+            side: [Side::default(); 2],
+            record_start_ns: 0,
+            lru_prev: NIL,
+            lru_next: NIL,
+            age_prev: NIL,
+            age_next: NIL,
+            inner_vlan: 0,
+            ingress: 0,
+            tcp: TcpState::default(),
+        }
+    }
+}
+
 impl Flow {
     /// The key side the initiator's packets come from (direction 0 of the record).
     #[inline]
@@ -207,7 +237,7 @@ struct Pipeline {
 struct Core {
     cfg: TableConfig,
     relink_ns: u64,
-    slab: Vec<Flow>,
+    slab: Slab<Flow>,
     free: Vec<u32>,
     index: FlowIndex,
     lru: List,
@@ -353,9 +383,7 @@ impl Core {
         Core {
             cfg,
             relink_ns: (cfg.idle_timeout_ns / 64).max(NS),
-            // Reserved once (address space; pages are touched as flows arrive), so the slab
-            // never moves while metering.
-            slab: Vec::with_capacity(max),
+            slab: Slab::new(cfg.memory_ahead.then(|| ChunkSupply::spawn(max)).flatten()),
             free: Vec::new(),
             index: FlowIndex::with_capacity(max),
             lru: List::EMPTY,
@@ -425,24 +453,26 @@ impl Core {
             }
         };
         let idx = match found {
-            Some(idx) => {
-                let f = &self.slab[idx as usize];
-                // A new connection reusing the 5-tuple of one that already closed.
+            // A new connection reusing the 5-tuple of one that already closed.
+            Some(idx)
                 if is_tcp
                     && pkt.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
-                    && f.tcp_state != 0
-                {
-                    self.finish(idx, EndReason::EndDetected, sink);
-                    self.create(*key, hash, src_is_a, pkt, sink)
-                } else {
-                    self.touch(idx);
-                    idx
-                }
+                    && self.slab[idx as usize].tcp_state != 0 =>
+            {
+                self.finish(idx, EndReason::EndDetected, sink);
+                self.create(*key, hash, src_is_a, pkt, sink)
             }
+            Some(idx) => idx,
             None => self.create(*key, hash, src_is_a, pkt, sink),
         };
 
+        // One slab lookup for the whole fold; moving the flow in the LRU list or ending it
+        // comes after.
+        let now = self.clock_ns;
         let f = &mut self.slab[idx as usize];
+        f.last_seen_ns = now;
+        // Its place in the LRU list is refreshed when stale (a new flow's never is).
+        let relink = now - f.lru_stamp_ns >= self.relink_ns;
         let d = usize::from(src_is_a != f.a_is_initiator);
         let side = &mut f.side[usize::from(!src_is_a)];
         let mut anomalies = pkt.anomalies;
@@ -451,16 +481,12 @@ impl Core {
         }
         side.stats.add(pkt);
         side.stats.anomalies |= anomalies;
-        if anomalies != 0 {
-            for (bit, n) in self.stats.anomalies.iter_mut().enumerate() {
-                *n += u64::from(anomalies >> bit & 1);
-            }
-        }
+        let mut end = false;
         if is_tcp {
             let flags = pkt.tcp_flags;
             if flags & tcp_flags::RST != 0 {
                 f.tcp_state |= TCP_RST;
-                self.finish(idx, EndReason::EndDetected, sink);
+                end = true;
             } else if flags & tcp_flags::FIN != 0 {
                 f.tcp_state |= if d == 0 { TCP_FIN_0 } else { TCP_FIN_1 };
             } else if f.tcp_state & (TCP_FIN_0 | TCP_FIN_1) == TCP_FIN_0 | TCP_FIN_1
@@ -468,8 +494,18 @@ impl Core {
                 && pkt.payload_len == 0
             {
                 // The ACK of the second FIN: the connection is over.
-                self.finish(idx, EndReason::EndDetected, sink);
+                end = true;
             }
+        }
+        if anomalies != 0 {
+            for (bit, n) in self.stats.anomalies.iter_mut().enumerate() {
+                *n += u64::from(anomalies >> bit & 1);
+            }
+        }
+        if end {
+            self.finish(idx, EndReason::EndDetected, sink);
+        } else if relink {
+            self.relink(idx);
         }
     }
 
@@ -573,10 +609,7 @@ impl Core {
                 self.slab[i as usize] = flow;
                 i
             }
-            None => {
-                self.slab.push(flow);
-                (self.slab.len() - 1) as u32
-            }
+            None => self.slab.push(flow) as u32,
         };
         self.index.insert(hash, idx);
         self.push_lru(idx);
@@ -585,17 +618,6 @@ impl Core {
         self.stats.flows_created += 1;
         self.stats.peak_flows = self.stats.peak_flows.max(self.len as u64);
         idx
-    }
-
-    /// Stamp a flow with the clock; move it to the LRU tail if its place is stale.
-    #[inline]
-    fn touch(&mut self, idx: u32) {
-        let now = self.clock_ns;
-        let f = &mut self.slab[idx as usize];
-        f.last_seen_ns = now;
-        if now - f.lru_stamp_ns >= self.relink_ns {
-            self.relink(idx);
-        }
     }
 
     fn relink(&mut self, idx: u32) {
@@ -796,6 +818,7 @@ mod tests {
             max_flows: max,
             idle_timeout_ns: 10 * NS,
             active_timeout_ns: 100 * NS,
+            memory_ahead: false,
         }
     }
 
@@ -955,9 +978,9 @@ mod tests {
         assert_eq!(out.iter().map(|r| r.packets()).sum::<u64>(), 3);
         // Active timeout while silent for longer than the active timeout: no empty record.
         let mut t = FlowTable::new(TableConfig {
-            max_flows: 4,
             idle_timeout_ns: 1000 * NS,
             active_timeout_ns: 10 * NS,
+            ..cfg(4)
         });
         let mut out = Vec::new();
         t.update(&pkt(0, 1, 1, 2, 2, 17, 0), &mut out);
@@ -1058,6 +1081,43 @@ mod tests {
         assert_eq!(piped.stats().packets, 20_000);
         assert!(out_s.len() > 1000, "the stream must end many flows");
         assert_eq!(format!("{out_p:?}"), format!("{out_s:?}"));
+    }
+
+    #[test]
+    fn entries_made_ahead_meter_as_entries_made_inline() {
+        // Two slab chunks, with flows ending (their entries reused) and evicted.
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        let cap = crate::flow::slab::CHUNK + 10;
+        let hosts = cap + cap / 2;
+        let mut digests = Vec::new();
+        for memory_ahead in [false, true] {
+            let mut t = FlowTable::new(TableConfig {
+                memory_ahead,
+                ..cfg(cap)
+            });
+            let mut out = Vec::new();
+            let mut digest = DefaultHasher::new();
+            for i in 0..2 * hosts as u32 {
+                let host = (i % hosts as u32).to_be_bytes();
+                let f = if i % 5 == 0 { tcp_flags::RST } else { A };
+                let mut p = pkt(u64::from(i / 1000), 1, 1, 2, 80, 6, f);
+                p.src = addr_v4([10, host[1], host[2], host[3]]);
+                *t.slot() = p;
+                t.commit(&mut out);
+                for r in out.drain(..) {
+                    format!("{r:?}").hash(&mut digest);
+                }
+            }
+            t.flush(EndReason::Forced, &mut out);
+            for r in out.drain(..) {
+                format!("{r:?}").hash(&mut digest);
+            }
+            assert_eq!(t.stats().packets, 2 * hosts as u64);
+            assert!(t.stats().peak_flows > crate::flow::slab::CHUNK as u64);
+            assert!(t.stats().records_by_reason[EndReason::LackOfResources as usize] > 0);
+            digests.push((digest.finish(), t.stats().clone()));
+        }
+        assert!(digests[0] == digests[1]);
     }
 
     #[test]

@@ -1,9 +1,11 @@
-//! Measurements of flow meters: the metering limit ([`limit`]), offline runs of whole
-//! programs on a capture ([`offline`]), live runs over a veth ([`live`]), peers as command
-//! templates ([`peers`]), and the report ([`report`]). [`compare`] runs them all.
+//! Measurements of flow meters: the metering limit ([`limit`]) and the machine's random
+//! memory access it is bounded by ([`memory`]), offline runs of whole programs on a
+//! capture ([`offline`]), live runs over a veth ([`live`]), peers as command templates
+//! ([`peers`]), and the report ([`report`]). [`compare`] runs them all.
 
 pub mod limit;
 pub mod live;
+pub mod memory;
 pub mod offline;
 pub mod peers;
 pub mod report;
@@ -53,8 +55,10 @@ fn sh(cmd: &str) -> String {
         .unwrap_or_default()
 }
 
-fn machine() -> Value {
+fn machine(quick: bool) -> Value {
+    let memory = memory::probe(if quick { 256 } else { 512 }, 4_000_000, 1).to_json();
     json!({
+        "memory": memory,
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "cpu": sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'"),
         "kernel": sh("uname -r"),
@@ -314,7 +318,7 @@ pub fn compare(o: &CompareOpts) -> Result<Value, String> {
     let doc = json!({
         "date": sh("date -u +%Y-%m-%dT%H:%M:%SZ"),
         "mode": if o.quick { "quick" } else { "full" },
-        "machine": machine(),
+        "machine": machine(o.quick),
         "runs_per_measurement": o.runs,
         "nominal_pps": o.nominal_pps,
         "offline_capture": {"packets": off_packets, "active_flows": off_flows,

@@ -54,6 +54,20 @@ pub fn markdown(doc: &Value) -> String {
         doc["machine"]["thp"].as_str().unwrap_or("?"),
         doc["machine"]["glibc_tunables"].as_str().unwrap_or("")
     );
+    let mem = &doc["machine"]["memory"];
+    if mem.is_object() {
+        let f = |k: &str| mem[k].as_f64().unwrap_or(0.0);
+        let _ = writeln!(
+            o,
+            "One core's random memory access (`perf memory`, {} MiB): {:.0} ns per miss, {:.1} M lines/s with {} misses in flight; writing fresh memory {:.2} GB/s, the same memory again {:.2} GB/s. A flow update at millions of flows needs about three such lines.\n",
+            mem["buffer_mib"],
+            f("latency_ns"),
+            f("random_lines_per_sec") / 1e6,
+            mem["chains"],
+            f("first_touch_bytes_per_sec") / 1e9,
+            f("rewrite_bytes_per_sec") / 1e9,
+        );
+    }
 
     let _ = writeln!(
         o,
@@ -403,7 +417,9 @@ mod tests {
 
     #[test]
     fn table_and_plots_from_rows() {
-        let doc = json!({"date": "d", "mode": "quick", "machine": {"cores": 2, "cpu": "x", "kernel": "k"},
+        let doc = json!({"date": "d", "mode": "quick", "machine": {"cores": 2, "cpu": "x", "kernel": "k",
+            "memory": {"buffer_mib": 256, "latency_ns": 187.4, "random_lines_per_sec": 7.5e7, "chains": 32,
+                "first_touch_bytes_per_sec": 3.8e8, "rewrite_bytes_per_sec": 8.1e9}},
         "runs": [
             {"kind": "limit", "active_flows": 1000, "new_flows_per_sec": 0, "pps": 5e6, "loss": 0.0, "cpu_percent": 99.0, "peak_rss_kib": 2048, "bits_per_sec": 1e9, "nominal_pps": 2e7, "size": "imix", "generator_pps": 3e7},
             {"kind": "limit", "active_flows": 1000, "new_flows_per_sec": 0, "pps": 4e6, "loss": 0.0},
@@ -413,6 +429,7 @@ mod tests {
             {"kind": "live", "meter": "softflowd", "offered_pps": 1e5, "offered_bits_per_sec": 1e8, "loss": 0.02}
         ]});
         let md = markdown(&doc);
+        assert!(md.contains("(`perf memory`, 256 MiB): 187 ns per miss, 75.0 M lines/s with 32 misses in flight; writing fresh memory 0.38 GB/s, the same memory again 8.10 GB/s"), "{md}");
         assert!(md.contains("| 1 K / 0 | **5.00** / 4.00 |"), "{md}");
         assert!(
             md.contains("| softflowd | 1 | **1.000** / 1.000 | 10.00 % |"),

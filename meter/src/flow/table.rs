@@ -290,11 +290,13 @@ impl FlowTable {
 
     /// Take the packet in [`FlowTable::slot`] and advance the pipeline by one packet.
     ///
-    /// Three stages, `LAG` packets apart: the new packet is keyed, hashed and its home
-    /// index bucket prefetched; the packet `LAG` before it reads its (now cached) bucket
-    /// and prefetches the candidate entry's key line and the side line it will change
-    /// (for a SYN also the line its handshake options go to); the packet `2 * LAG`
-    /// before is folded into its flow, mostly from cache. Prefetches retire at once, so
+    /// Three stages, `LAG` packets apart: the packet committed just before this one is
+    /// keyed, hashed and its home index bucket prefetched (not this one: its fields were
+    /// just stored by the parser in pieces, and reading them back as whole words would
+    /// wait for those stores); the packet `LAG` before that reads its (now cached)
+    /// bucket and prefetches the candidate entry's key line and the side line it will
+    /// change (for a SYN also the line its handshake options go to); the packet `LAG`
+    /// before that is folded into its flow, mostly from cache. Prefetches retire at once, so
     /// the misses of `2 * LAG` packets are in flight together; and because the caller
     /// parses the next packet in between, that work overlaps them too (a batch that
     /// parses 256 packets and then looks up 256 leaves the memory idle for the first half

@@ -80,9 +80,18 @@ impl FlowIndex {
     pub fn with_capacity(capacity: usize) -> FlowIndex {
         let want = (capacity.max(1) * 2).div_ceil(SLOTS);
         let n = want.next_power_of_two();
+        // Written now, not left to the allocator's zeroed pages: those would be faulted in
+        // (and zeroed by the kernel) by the first lookups that land on them, i.e. stalls of
+        // the metering thread in the first seconds of traffic; buckets are hit at random, so
+        // every page would be. (Hence not `vec![0; n]`, which gets zeroed pages unwritten.)
+        let mut buckets = Vec::with_capacity(n);
+        buckets.resize(n, Bucket::EMPTY);
+        #[allow(clippy::slow_vector_initialization)] // the point: see above
+        let mut passed = Vec::with_capacity(n);
+        passed.resize(n, 0);
         FlowIndex {
-            buckets: vec![Bucket::EMPTY; n],
-            passed: vec![0; n],
+            buckets,
+            passed,
             mask: n - 1,
         }
     }

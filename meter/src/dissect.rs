@@ -41,7 +41,7 @@ use crate::wire::sctp::SctpPacket;
 use crate::wire::sll::{self, Sll2Header, SllHeader};
 use crate::wire::tcp::{self, TcpPacket};
 use crate::wire::udp::{self, UdpPacket};
-use crate::wire::{Error, ethertype, ip_proto, tail};
+use crate::wire::{Error, chunk_at, ethertype, ip_proto, tail};
 
 /// Address-family values of DLT_NULL / DLT_LOOP for IPv4 and IPv6 (Linux, the BSDs, Darwin).
 const AF_INET: u32 = 2;
@@ -67,10 +67,7 @@ pub fn dissect(
     ts_ns: u64,
     meta: &mut PacketMeta,
 ) -> Result<(), DropReason> {
-    *meta = PacketMeta {
-        ts_ns,
-        ..PacketMeta::default()
-    };
+    start(meta, ts_ns);
     if link == LinkType::Ethernet && common_frame(frame, wire_len, meta) {
         return Ok(());
     }
@@ -95,10 +92,7 @@ fn common_frame(frame: &[u8], wire_len: u32, meta: &mut PacketMeta) -> bool {
     if EthernetFrame::new_unchecked(&head[..]).ethertype() != ethertype::IPV4 {
         return false;
     }
-    let Some(ip_header) = head
-        .get(IP..)
-        .and_then(|b| b.first_chunk::<{ ipv4::MIN_HEADER_LEN }>())
-    else {
+    let Some(ip_header) = chunk_at::<{ ipv4::MIN_HEADER_LEN }>(head, IP) else {
         return false;
     };
     let ip = Ipv4Packet::new_unchecked(&ip_header[..]);
@@ -122,10 +116,7 @@ fn common_frame(frame: &[u8], wire_len: u32, meta: &mut PacketMeta) -> bool {
     let l4_cap = (frame.len().min(IP + total)).saturating_sub(L4);
     match proto {
         ip_proto::TCP => {
-            let Some(t) = frame
-                .get(L4..)
-                .and_then(|b| b.first_chunk::<{ tcp::MIN_HEADER_LEN }>())
-            else {
+            let Some(t) = chunk_at::<{ tcp::MIN_HEADER_LEN }>(frame, L4) else {
                 return false;
             };
             let t = TcpPacket::new_unchecked(&t[..]);
@@ -184,11 +175,17 @@ pub fn dissect_layered(
     ts_ns: u64,
     meta: &mut PacketMeta,
 ) -> Result<(), DropReason> {
+    start(meta, ts_ns);
+    dissect_layers(link, frame, wire_len, meta)
+}
+
+/// What both paths start from: nothing known but the time.
+#[inline(always)]
+fn start(meta: &mut PacketMeta, ts_ns: u64) {
     *meta = PacketMeta {
         ts_ns,
         ..PacketMeta::default()
     };
-    dissect_layers(link, frame, wire_len, meta)
 }
 
 /// The general path: every link type, tag and label stack, IP version and transport.

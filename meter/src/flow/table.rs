@@ -1,10 +1,10 @@
 //! The per-worker flow table: bounded, both directions in one entry, expiry in O(1).
 //!
-//! Entries live in a [`Slab`] (chunks of one huge page) found through a [`FlowIndex`] (cache-line buckets of
-//! slab indices keyed by the canonical [`FlowKey`] hash). Packets go through a three-stage
-//! software pipeline (bucket prefetch, entry prefetch, fold; see [`FlowTable::commit`]) and
-//! are folded in order, so the memory accesses of consecutive packets overlap each other
-//! and the parsing of the next ones instead of queueing.
+//! Entries live in a [`Slab`] (chunks of one huge page) found through a [`FlowIndex`]
+//! (cache-line buckets of slab indices keyed by the canonical [`FlowKey`] hash). Packets
+//! go through a three-stage software pipeline (bucket prefetch, entry prefetch, fold; see
+//! [`FlowTable::commit`]) and are folded in order, so the memory accesses of consecutive
+//! packets overlap each other and the parsing of the next ones instead of queueing.
 //! Two intrusive lists order the entries:
 //! - the *LRU list* by last packet time: idle expiry pops from its head, and when the table
 //!   is full its head is evicted (flowEndReason lackOfResources, counted). The list is
@@ -544,8 +544,8 @@ impl Core {
         }
     }
 
-    /// Walks the slab in memory order and clears the index in one pass instead of
-    /// removing flows one by one.
+    /// Export every flow: walks the slab in memory order and clears the index in one pass
+    /// instead of removing flows one by one.
     fn flush(&mut self, reason: EndReason, sink: &mut impl RecordSink) {
         for idx in 0..self.slab.len() as u32 {
             if self.slab[idx as usize].live {

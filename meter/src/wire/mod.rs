@@ -117,6 +117,13 @@ pub(crate) fn array<const N: usize>(b: &[u8], r: Range<usize>) -> [u8; N] {
         .unwrap_or([0; N])
 }
 
+/// The `N` bytes from `at` as a fixed-size array (a view whose every read is in bounds),
+/// or `None` when the buffer is shorter.
+#[inline(always)]
+pub(crate) fn chunk_at<const N: usize>(b: &[u8], at: usize) -> Option<&[u8; N]> {
+    b.get(at..)?.first_chunk::<N>()
+}
+
 /// `b[from..]`, or empty when `from` is past the end.
 #[inline(always)]
 pub(crate) fn tail(b: &[u8], from: usize) -> &[u8] {

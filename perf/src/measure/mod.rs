@@ -180,6 +180,8 @@ pub fn compare(o: &CompareOpts) -> Result<Value, String> {
     }
     let mut runs: Vec<Value> = Vec::new();
     let started = *STARTED.get_or_init(std::time::Instant::now);
+    // The machine as the runs find it, before they load it.
+    let machine = machine(o.quick);
 
     // ---- metering limit
     let (flows, rates, packets): (&[u64], &[u64], u64) = if o.quick {
@@ -318,7 +320,7 @@ pub fn compare(o: &CompareOpts) -> Result<Value, String> {
     let doc = json!({
         "date": sh("date -u +%Y-%m-%dT%H:%M:%SZ"),
         "mode": if o.quick { "quick" } else { "full" },
-        "machine": machine(o.quick),
+        "machine": machine,
         "runs_per_measurement": o.runs,
         "nominal_pps": o.nominal_pps,
         "offline_capture": {"packets": off_packets, "active_flows": off_flows,

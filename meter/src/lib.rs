@@ -9,6 +9,7 @@ pub mod config;
 pub mod dissect;
 pub mod export;
 pub mod flow;
+pub mod huge_pages;
 pub mod live;
 pub mod logging;
 pub mod metrics;

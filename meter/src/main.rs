@@ -29,6 +29,9 @@ use std::sync::atomic::AtomicBool;
 use xdp_redirect::{Filter, ModeRequest};
 
 fn main() -> ExitCode {
+    // Before anything else (threads, allocations worth having on huge pages): returns
+    // only when there is nothing to re-execute, or the exec failed.
+    let reexec_error = meter::huge_pages::reexec_with_huge_pages();
     let argv: Vec<OsString> = std::env::args_os().collect();
     if argv.get(1).is_some_and(|a| a == "check-config") {
         return check_config(&argv);
@@ -41,6 +44,9 @@ fn main() -> ExitCode {
         }
     };
     logging::init(cli.log_level);
+    if let Some(e) = reexec_error {
+        tracing::debug!("could not re-execute with {}: {e}; running without huge pages", meter::huge_pages::TUNABLE);
+    }
     let settings = match Settings::of(&cli) {
         Ok(s) => s,
         Err(msg) => {

@@ -405,6 +405,10 @@ fn run(cli: Cli) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    // The metering limit runs our table in this process: it gets the huge pages the
+    // `meter` command gets (see meter::huge_pages). Peers started from here inherit the
+    // variable, as they would from scripts/perf.sh.
+    let _ = meter::huge_pages::reexec_with_huge_pages();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,0 +1,55 @@
+//! The meter re-executes itself so that its tables get transparent huge pages without the
+//! operator setting `GLIBC_TUNABLES`, and leaves an operator's own setting alone.
+
+use std::process::Command;
+
+fn empty_capture() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("meter-huge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("empty.pcap");
+    let mut v = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+    v.extend_from_slice(&[0; 8]);
+    v.extend_from_slice(&65535u32.to_le_bytes());
+    v.extend_from_slice(&1u32.to_le_bytes());
+    std::fs::write(&p, v).unwrap();
+    p
+}
+
+/// The `huge_pages` the summary reports, with `GLIBC_TUNABLES` unset or set to `value`.
+fn reported(tunables: Option<&str>) -> bool {
+    let p = empty_capture();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_meter"));
+    cmd.args(["--pcap", p.to_str().unwrap(), "--summary", "json"]);
+    match tunables {
+        Some(v) => cmd.env("GLIBC_TUNABLES", v),
+        None => cmd.env_remove("GLIBC_TUNABLES"),
+    };
+    let o = cmd.output().expect("run meter");
+    // The re-executed process got every argument and its exit status is the command's.
+    assert!(o.status.success(), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let line = err.lines().last().expect("a summary line");
+    let s: serde_json::Value = serde_json::from_str(line).expect(line);
+    assert_eq!(s["conservation_ok"], true, "{line}");
+    s["huge_pages"].as_bool().expect(line)
+}
+
+#[test]
+fn huge_pages_by_default_and_as_the_operator_says_otherwise() {
+    let mode = meter::huge_pages::thp_mode();
+    let kernel_gives_on_request = mode.as_deref() == Some("madvise");
+    let kernel_gives_always = mode.as_deref() == Some("always");
+    // Unset: the meter asks for them wherever the kernel gives them.
+    assert_eq!(
+        reported(None),
+        kernel_gives_on_request || kernel_gives_always,
+        "THP mode {mode:?}"
+    );
+    // Set by the operator, even to nothing: left as it is.
+    assert_eq!(reported(Some("")), kernel_gives_always, "THP mode {mode:?}");
+    assert_eq!(
+        reported(Some("glibc.malloc.hugetlb=0")),
+        kernel_gives_always,
+        "THP mode {mode:?}"
+    );
+}

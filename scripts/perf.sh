@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release -p meter -p perf --bins -q
-# Every measured program (ours and the peers) gets transparent huge pages for its large
-# allocations, as the meter's systemd unit sets it; results.json records the setting.
-export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1}"
+# perf re-executes itself with GLIBC_TUNABLES set for huge pages when it is unset, as the
+# meter does (meter/src/huge_pages.rs); the peers it starts inherit it, and results.json
+# records the setting.
 exec target/release/perf compare --meter target/release/meter "$@"

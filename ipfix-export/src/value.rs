@@ -106,13 +106,30 @@ impl<'b> RecordEncoder<'b> {
 
     /// An unsigned value in a field of at most 8 octets (every unsigned IE but 256-bit
     /// flags): the low-order octets, without the 32-octet detour.
-    #[inline]
+    #[inline(always)]
     fn put_uint(&mut self, v: u64, length: u16) {
-        let len = usize::from(length);
-        if length != VARLEN && len <= 8 {
-            self.buf.extend_from_slice(&v.to_be_bytes()[8 - len..]);
+        // The common sizes as fixed-size copies, which compile to one store each; a copy of
+        // a computed length is a call to memcpy (most of the encoder's time before).
+        match length {
+            1 => self.buf.push(v as u8),
+            2 => self.buf.extend_from_slice(&(v as u16).to_be_bytes()),
+            4 => self.buf.extend_from_slice(&(v as u32).to_be_bytes()),
+            8 => self.buf.extend_from_slice(&v.to_be_bytes()),
+            l if l != VARLEN && l < 8 => {
+                self.buf
+                    .extend_from_slice(&v.to_be_bytes()[8 - usize::from(l)..]);
+            }
+            _ => self.put_unsigned_be(&be32_of(v), length),
+        }
+    }
+
+    /// A value of exactly `N` octets (an address, a time) into a field of `length`.
+    #[inline]
+    fn put_array<const N: usize>(&mut self, bytes: [u8; N], length: u16) {
+        if usize::from(length) == N {
+            self.buf.extend_from_slice(&bytes);
         } else {
-            self.put_unsigned_be(&be32_of(v), length);
+            self.put_exact(&bytes, length);
         }
     }
 
@@ -159,7 +176,7 @@ impl<'b> RecordEncoder<'b> {
     fn put_datetime_ms(&mut self, ms: u64, field: &Field) {
         match field.ie.data_type {
             DataType::DateTimeSeconds => match u32::try_from(ms / 1000) {
-                Ok(s) => self.put_exact(&s.to_be_bytes(), field.length),
+                Ok(s) => self.put_array(s.to_be_bytes(), field.length),
                 Err(_) => self.mismatch(field.length),
             },
             DataType::DateTimeMicroseconds | DataType::DateTimeNanoseconds => {
@@ -173,9 +190,9 @@ impl<'b> RecordEncoder<'b> {
                 let mut b = [0u8; 8];
                 b[..4].copy_from_slice(&secs.to_be_bytes());
                 b[4..].copy_from_slice(&frac.to_be_bytes());
-                self.put_exact(&b, field.length);
+                self.put_array(b, field.length);
             }
-            _ => self.put_exact(&ms.to_be_bytes(), field.length),
+            _ => self.put_array(ms.to_be_bytes(), field.length),
         }
     }
 
@@ -225,6 +242,9 @@ fn be32_of(v: u64) -> [u8; 32] {
 }
 
 impl FieldSink for RecordEncoder<'_> {
+    // Inline: where the value's variant is known at the call (the profile's writers), the
+    // dispatch below folds away.
+    #[inline(always)]
     fn put(&mut self, field: &Field, value: Value<'_>) {
         let length = field.length;
         match value {
@@ -233,10 +253,10 @@ impl FieldSink for RecordEncoder<'_> {
             Value::U32(v) => self.put_uint(u64::from(v), length),
             Value::U64(v) => self.put_uint(v, length),
             Value::U256(v) => self.put_unsigned_be(&v, length),
-            Value::Bool(v) => self.put_exact(&[if v { 1 } else { 2 }], length),
-            Value::Ipv4(a) => self.put_exact(&a.octets(), length),
-            Value::Ipv6(a) => self.put_exact(&a.octets(), length),
-            Value::Mac(m) => self.put_exact(&m, length),
+            Value::Bool(v) => self.put_array([if v { 1 } else { 2 }], length),
+            Value::Ipv4(a) => self.put_array(a.octets(), length),
+            Value::Ipv6(a) => self.put_array(a.octets(), length),
+            Value::Mac(m) => self.put_array(m, length),
             Value::DateTimeMs(ms) => self.put_datetime_ms(ms, field),
             Value::Bytes(b) => self.put_octets(b, length),
             Value::Str(s) => self.put_octets(s.as_bytes(), length),

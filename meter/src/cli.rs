@@ -549,7 +549,7 @@ pub fn summary_json(r: &RunResult, elapsed: std::time::Duration) -> String {
     }
     let _ = write!(
         o,
-        ",\"huge_pages\":{},\"conservation_ok\":{},\"source_error\":{}}}",
+        ",\"huge_pages\":\"{}\",\"conservation_ok\":{},\"source_error\":{}}}",
         crate::huge_pages::in_effect(),
         s.check_conservation().is_ok(),
         match &r.source_error {

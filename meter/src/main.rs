@@ -45,7 +45,10 @@ fn main() -> ExitCode {
     };
     logging::init(cli.log_level);
     if let Some(e) = reexec_error {
-        tracing::debug!("could not re-execute with {}: {e}; running without huge pages", meter::huge_pages::TUNABLE);
+        tracing::debug!(
+            "could not re-execute with {} set: {e}; running without huge pages",
+            meter::huge_pages::VAR
+        );
     }
     let settings = match Settings::of(&cli) {
         Ok(s) => s,

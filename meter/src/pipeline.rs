@@ -25,7 +25,9 @@ use crate::packet::{DropReason, PacketMeta};
 use crate::source::pcap::{CaptureReader, SourceError};
 
 const PACKET_BATCH: usize = 256;
-pub(crate) const RECORD_BATCH: usize = 256;
+/// Records per batch to the exporter: each batch wakes the exporter (and, when the queue
+/// was full, the worker), which at 256 was a tenth of a mass expiry's time.
+pub(crate) const RECORD_BATCH: usize = 1024;
 /// Expire at least this often in packet time.
 pub(crate) const EXPIRE_EVERY_NS: u64 = 100_000_000;
 
@@ -43,7 +45,7 @@ pub struct PipelineConfig {
     pub table: TableConfig,
     pub pin_workers: bool,
     pub export_policy: ExportPolicy,
-    /// Batches the export queue holds.
+    /// Batches the export queue holds (of [`RECORD_BATCH`] records: 64 K records by default).
     pub export_queue_batches: usize,
 }
 
@@ -54,7 +56,7 @@ impl Default for PipelineConfig {
             table: TableConfig::default(),
             pin_workers: true,
             export_policy: ExportPolicy::Block,
-            export_queue_batches: 256,
+            export_queue_batches: 64,
         }
     }
 }
@@ -338,6 +340,9 @@ impl Meter for InlineMeter {
     }
     fn expire(&mut self, now_ns: u64) {
         self.table.expire(now_ns, &mut self.sink);
+        // What expired goes out now, not when a full batch has gathered: on a quiet link
+        // that could be hours (on-time export).
+        self.sink.send();
     }
 }
 
@@ -515,9 +520,15 @@ fn run_workers(
                 }
                 let mut table = FlowTable::new(table_cfg);
                 let mut sink = BatchSink::new(tx, policy);
+                let mut next_send = 0;
                 for batch in prx {
                     table.update_batch(&batch.packets, &mut sink);
                     table.expire(batch.now_ns, &mut sink);
+                    // Partial batches too, as often as the single-worker path expires.
+                    if batch.now_ns >= next_send {
+                        sink.send();
+                        next_send = batch.now_ns.saturating_add(EXPIRE_EVERY_NS);
+                    }
                 }
                 table.flush(EndReason::Forced, &mut sink);
                 sink.send();

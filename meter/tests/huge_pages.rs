@@ -16,7 +16,7 @@ fn empty_capture() -> std::path::PathBuf {
 }
 
 /// The `huge_pages` the summary reports, with `GLIBC_TUNABLES` unset or set to `value`.
-fn reported(tunables: Option<&str>) -> bool {
+fn reported(tunables: Option<&str>) -> String {
     let p = empty_capture();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_meter"));
     cmd.args(["--pcap", p.to_str().unwrap(), "--summary", "json"]);
@@ -31,25 +31,35 @@ fn reported(tunables: Option<&str>) -> bool {
     let line = err.lines().last().expect("a summary line");
     let s: serde_json::Value = serde_json::from_str(line).expect(line);
     assert_eq!(s["conservation_ok"], true, "{line}");
-    s["huge_pages"].as_bool().expect(line)
+    s["huge_pages"].as_str().expect(line).to_string()
 }
 
 #[test]
 fn huge_pages_by_default_and_as_the_operator_says_otherwise() {
     let mode = meter::huge_pages::thp_mode();
-    let kernel_gives_on_request = mode.as_deref() == Some("madvise");
-    let kernel_gives_always = mode.as_deref() == Some("always");
-    // Unset: the meter asks for them wherever the kernel gives them.
-    assert_eq!(
-        reported(None),
-        kernel_gives_on_request || kernel_gives_always,
-        "THP mode {mode:?}"
-    );
+    let pool = meter::huge_pages::pool_free_pages();
+    let always = mode.as_deref() == Some("always");
+    let by_default = if pool > 0 {
+        "reserved"
+    } else if always || mode.as_deref() == Some("madvise") {
+        "transparent"
+    } else {
+        "none"
+    };
+    let context = format!("THP mode {mode:?}, {pool} free reserved pages");
+    // Unset: the meter asks for the best the machine has.
+    assert_eq!(reported(None), by_default, "{context}");
     // Set by the operator, even to nothing: left as it is.
-    assert_eq!(reported(Some("")), kernel_gives_always, "THP mode {mode:?}");
+    let untouched = if always { "transparent" } else { "none" };
+    assert_eq!(reported(Some("")), untouched, "{context}");
     assert_eq!(
         reported(Some("glibc.malloc.hugetlb=0")),
-        kernel_gives_always,
-        "THP mode {mode:?}"
+        untouched,
+        "{context}"
+    );
+    assert_eq!(
+        reported(Some("glibc.malloc.hugetlb=2")),
+        "reserved",
+        "{context}"
     );
 }

@@ -562,6 +562,10 @@ fn idle_flows_are_exported_on_time_without_further_traffic() {
         })
     });
     assert!(metric_sum(&t, "meter_flows_expired_total") >= 1);
+    // And exported while the meter runs, not only by the flush when it stops: the record
+    // reaches stdout (flushed every second) before the meter is told to stop.
+    let mut meter = meter;
+    meter.wait_line(false, "\"sourceTransportPort\":4001");
     // SIGINT ends a run as SIGTERM does.
     let (status, out, _) = meter.stop("INT");
     assert!(status.success());

@@ -117,7 +117,7 @@ impl FlowOutput for IpfixOutput {
             let profile = &self.profile;
             self.exporter
                 .export_with(spec.template.id, now_secs, |enc| {
-                    profile.write(spec, &uf, enc)
+                    profile.encode(spec, &uf, enc)
                 });
             self.records += 1;
         }

@@ -15,7 +15,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipfix_export::ie::{self, Ie, enterprise as ent, iana};
 use ipfix_export::template::{Field, Template};
-use ipfix_export::value::{FieldSink, Value};
+use ipfix_export::value::{FieldSink, RecordEncoder, Value};
 
 use crate::flow::mptcp::{MptcpConnInfo, MptcpDirInfo};
 use crate::flow::tcp::TcpDirInfo;
@@ -120,6 +120,8 @@ pub fn ip_of(version: u8, a: &Addr) -> IpAddr {
 
 /// Where a field's value comes from.
 pub type Getter = for<'u> fn(&'u Uniflow<'u>) -> Value<'u>;
+/// A field's value written straight into a binary record (see `field!`).
+pub type Writer = for<'u, 'b, 'e> fn(&'u Uniflow<'u>, &Field, &'e mut RecordEncoder<'b>);
 
 /// What a template is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,6 +206,7 @@ pub struct Spec {
     pub kind: Kind,
     pub template: Template,
     pub getters: Vec<Getter>,
+    pub writers: Vec<Writer>,
 }
 
 /// The default profile, built once for a PEN.
@@ -243,6 +246,14 @@ impl Profile {
         }
     }
 
+    /// Encode the uniflow as a binary data record of the spec's template: what
+    /// [`Profile::write`] into a [`RecordEncoder`] gives, faster.
+    pub fn encode(&self, spec: &Spec, uf: &Uniflow<'_>, enc: &mut RecordEncoder<'_>) {
+        for (field, write) in spec.template.fields.iter().zip(&spec.writers) {
+            write(uf, field, enc);
+        }
+    }
+
     /// The enterprise IEs of this profile (for RFC 5610 type records).
     pub fn enterprise_ies(&self) -> impl Iterator<Item = Ie> + '_ {
         ent::ALL.iter().map(move |i| i.with_pen(self.pen))
@@ -275,205 +286,233 @@ fn advertised_v6(uf: &Uniflow<'_>) -> Ipv6Addr {
     }
 }
 
+/// One template field from one expression of its value: the getter (JSON, any
+/// [`FieldSink`]) and the writer for the binary encoder are both made from it, so they
+/// cannot disagree. The writer is a function of its own in which the value's variant is
+/// known, so encoding a field skips the dispatch on [`Value`] that the getter path pays
+/// (the exporter's time goes mostly to that per-field work).
+macro_rules! field {
+    ($f:ident, $field:expr, |$u:ident| $body:expr) => {{
+        let get: Getter = |$u| $body;
+        // rustfmt puts long bodies in braces, which are redundant as an argument.
+        #[allow(unused_braces)]
+        let write: Writer = |$u, field, enc| enc.put(field, $body);
+        $f.push(($field, get, write));
+    }};
+}
+
 fn build_spec(kind: Kind, pen: u32, flags_len: u16) -> Spec {
-    let mut f: Vec<(Field, Getter)> = Vec::with_capacity(48);
+    let mut f: Vec<(Field, Getter, Writer)> = Vec::with_capacity(48);
     let e = |i: Ie| i.with_pen(pen);
     if kind.ipv6 {
-        f.push((Field::new(iana::SOURCE_IPV6_ADDRESS), |u| {
-            Value::Ipv6(addr_to_v6(u.src))
-        }));
-        f.push((Field::new(iana::DESTINATION_IPV6_ADDRESS), |u| {
+        field!(f, Field::new(iana::SOURCE_IPV6_ADDRESS), |u| Value::Ipv6(
+            addr_to_v6(u.src)
+        ));
+        field!(f, Field::new(iana::DESTINATION_IPV6_ADDRESS), |u| {
             Value::Ipv6(addr_to_v6(u.dst))
-        }));
+        });
     } else {
-        f.push((Field::new(iana::SOURCE_IPV4_ADDRESS), |u| {
-            Value::Ipv4(addr_to_v4(u.src))
-        }));
-        f.push((Field::new(iana::DESTINATION_IPV4_ADDRESS), |u| {
+        field!(f, Field::new(iana::SOURCE_IPV4_ADDRESS), |u| Value::Ipv4(
+            addr_to_v4(u.src)
+        ));
+        field!(f, Field::new(iana::DESTINATION_IPV4_ADDRESS), |u| {
             Value::Ipv4(addr_to_v4(u.dst))
-        }));
+        });
     }
-    f.push((Field::new(iana::SOURCE_TRANSPORT_PORT), |u| {
-        Value::U16(u.src_port)
-    }));
-    f.push((Field::new(iana::DESTINATION_TRANSPORT_PORT), |u| {
+    field!(f, Field::new(iana::SOURCE_TRANSPORT_PORT), |u| Value::U16(
+        u.src_port
+    ));
+    field!(f, Field::new(iana::DESTINATION_TRANSPORT_PORT), |u| {
         Value::U16(u.dst_port)
-    }));
-    f.push((Field::new(iana::PROTOCOL_IDENTIFIER), |u| {
-        Value::U8(u.rec.protocol)
-    }));
-    f.push((Field::new(iana::IP_VERSION), |u| {
-        Value::U8(u.rec.ip_version)
-    }));
-    f.push((Field::new(iana::IP_CLASS_OF_SERVICE), |u| {
-        Value::U8(u.stats.tos)
-    }));
-    f.push((Field::new(iana::OCTET_DELTA_COUNT), |u| {
-        Value::U64(u.stats.octets)
-    }));
-    f.push((Field::new(iana::PACKET_DELTA_COUNT), |u| {
-        Value::U64(u.stats.packets)
-    }));
-    f.push((Field::new(iana::FLOW_START_MILLISECONDS), |u| {
+    });
+    field!(f, Field::new(iana::PROTOCOL_IDENTIFIER), |u| Value::U8(
+        u.rec.protocol
+    ));
+    field!(f, Field::new(iana::IP_VERSION), |u| Value::U8(
+        u.rec.ip_version
+    ));
+    field!(f, Field::new(iana::IP_CLASS_OF_SERVICE), |u| Value::U8(
+        u.stats.tos
+    ));
+    field!(f, Field::new(iana::OCTET_DELTA_COUNT), |u| Value::U64(
+        u.stats.octets
+    ));
+    field!(f, Field::new(iana::PACKET_DELTA_COUNT), |u| Value::U64(
+        u.stats.packets
+    ));
+    field!(f, Field::new(iana::FLOW_START_MILLISECONDS), |u| {
         Value::DateTimeMs(ms(u.stats.first_ns))
-    }));
-    f.push((Field::new(iana::FLOW_END_MILLISECONDS), |u| {
+    });
+    field!(f, Field::new(iana::FLOW_END_MILLISECONDS), |u| {
         Value::DateTimeMs(ms(u.stats.last_ns))
-    }));
-    f.push((Field::new(iana::FLOW_END_REASON), |u| {
-        Value::U8(u.rec.end_reason as u8)
-    }));
-    f.push((Field::new(iana::MINIMUM_TTL), |u| {
-        Value::U8(u.stats.min_ttl)
-    }));
-    f.push((Field::new(iana::MAXIMUM_TTL), |u| {
-        Value::U8(u.stats.max_ttl)
-    }));
-    f.push((Field::new(iana::VLAN_ID), |u| Value::U16(u.rec.vlan)));
-    f.push((Field::new(iana::DOT1Q_CUSTOMER_VLAN_ID), |u| {
-        Value::U16(u.rec.inner_vlan)
-    }));
-    f.push((Field::sized(iana::MPLS_TOP_LABEL_STACK_SECTION, 3), |u| {
-        Value::U32(u.rec.mpls_top)
-    }));
-    f.push((Field::new(iana::INGRESS_INTERFACE), |u| {
-        Value::U32(u.rec.ingress)
-    }));
+    });
+    field!(f, Field::new(iana::FLOW_END_REASON), |u| Value::U8(
+        u.rec.end_reason as u8
+    ));
+    field!(f, Field::new(iana::MINIMUM_TTL), |u| Value::U8(
+        u.stats.min_ttl
+    ));
+    field!(f, Field::new(iana::MAXIMUM_TTL), |u| Value::U8(
+        u.stats.max_ttl
+    ));
+    field!(f, Field::new(iana::VLAN_ID), |u| Value::U16(u.rec.vlan));
+    field!(f, Field::new(iana::DOT1Q_CUSTOMER_VLAN_ID), |u| Value::U16(
+        u.rec.inner_vlan
+    ));
+    field!(
+        f,
+        Field::sized(iana::MPLS_TOP_LABEL_STACK_SECTION, 3),
+        |u| { Value::U32(u.rec.mpls_top) }
+    );
+    field!(f, Field::new(iana::INGRESS_INTERFACE), |u| Value::U32(
+        u.rec.ingress
+    ));
     if kind.ipv6 {
-        f.push((Field::new(iana::FLOW_LABEL_IPV6), |u| {
-            Value::U32(u.stats.flow_label)
-        }));
-        f.push((Field::sized(iana::IPV6_EXTENSION_HEADERS_FULL, 4), |u| {
+        field!(f, Field::new(iana::FLOW_LABEL_IPV6), |u| Value::U32(
+            u.stats.flow_label
+        ));
+        field!(f, Field::sized(iana::IPV6_EXTENSION_HEADERS_FULL, 4), |u| {
             let mut v = [0u8; 32];
             v[28..].copy_from_slice(&u32::from(u.stats.ipv6_ext).to_be_bytes());
             Value::U256(v)
-        }));
+        });
     }
     match kind.layer {
         Layer::Other => {}
         Layer::Icmp => {
             if kind.ipv6 {
-                f.push((Field::new(iana::ICMP_TYPE_CODE_IPV6), |u| {
-                    Value::U16(u16::from(u.stats.icmp_type) << 8 | u16::from(u.stats.icmp_code))
-                }));
+                field!(f, Field::new(iana::ICMP_TYPE_CODE_IPV6), |u| Value::U16(
+                    u16::from(u.stats.icmp_type) << 8 | u16::from(u.stats.icmp_code)
+                ));
             } else {
-                f.push((Field::new(iana::ICMP_TYPE_CODE_IPV4), |u| {
-                    Value::U16(u16::from(u.stats.icmp_type) << 8 | u16::from(u.stats.icmp_code))
-                }));
+                field!(f, Field::new(iana::ICMP_TYPE_CODE_IPV4), |u| Value::U16(
+                    u16::from(u.stats.icmp_type) << 8 | u16::from(u.stats.icmp_code)
+                ));
             }
         }
         Layer::Tcp | Layer::Mptcp => {
-            f.push((Field::sized(iana::TCP_CONTROL_BITS, flags_len), |u| {
+            field!(f, Field::sized(iana::TCP_CONTROL_BITS, flags_len), |u| {
                 Value::U16(u.stats.tcp_flags)
-            }));
+            });
             let opt_len = if kind.wide_options { 32 } else { 8 };
-            f.push((Field::sized(iana::TCP_OPTIONS_FULL, opt_len), |u| {
+            field!(f, Field::sized(iana::TCP_OPTIONS_FULL, opt_len), |u| {
                 Value::U256(tcp_of(u).tcp_options_full_be())
-            }));
-            f.push((Field::new(iana::TCP_OPTIONS), |u| {
-                Value::U64(tcp_of(u).tcp_options_legacy())
-            }));
-            f.push((Field::new(iana::TCP_SEQUENCE_NUMBER), |u| {
-                Value::U32(tcp_of(u).isn)
-            }));
-            f.push((Field::new(iana::TCP_WINDOW_SCALE), |u| {
-                Value::U16(u16::from(tcp_of(u).window_scale))
-            }));
-            f.push((Field::new(e(ent::TCP_MAXIMUM_SEGMENT_SIZE)), |u| {
+            });
+            field!(f, Field::new(iana::TCP_OPTIONS), |u| Value::U64(
+                tcp_of(u).tcp_options_legacy()
+            ));
+            field!(f, Field::new(iana::TCP_SEQUENCE_NUMBER), |u| Value::U32(
+                tcp_of(u).isn
+            ));
+            field!(f, Field::new(iana::TCP_WINDOW_SCALE), |u| Value::U16(
+                u16::from(tcp_of(u).window_scale)
+            ));
+            field!(f, Field::new(e(ent::TCP_MAXIMUM_SEGMENT_SIZE)), |u| {
                 Value::U16(tcp_of(u).mss)
-            }));
-            f.push((Field::new(e(ent::TCP_SACK_PERMITTED)), |u| {
-                Value::Bool(tcp_of(u).sack_permitted)
-            }));
-            f.push((Field::new(e(ent::TCP_TIMESTAMP_FIRST)), |u| {
-                Value::U32(tcp_of(u).ts_first)
-            }));
-            f.push((Field::new(e(ent::TCP_TIMESTAMP_LAST)), |u| {
-                Value::U32(tcp_of(u).ts_last)
-            }));
+            });
+            field!(f, Field::new(e(ent::TCP_SACK_PERMITTED)), |u| Value::Bool(
+                tcp_of(u).sack_permitted
+            ));
+            field!(f, Field::new(e(ent::TCP_TIMESTAMP_FIRST)), |u| Value::U32(
+                tcp_of(u).ts_first
+            ));
+            field!(f, Field::new(e(ent::TCP_TIMESTAMP_LAST)), |u| Value::U32(
+                tcp_of(u).ts_last
+            ));
         }
     }
     if kind.layer == Layer::Mptcp {
-        f.push((Field::new(e(ent::MPTCP_OPTION_SUBTYPES)), |u| {
-            Value::U16(mp(u).map_or(0, |m| m.subtypes))
-        }));
-        f.push((Field::new(e(ent::MPTCP_VERSION)), |u| {
-            Value::U8(u.mptcp.and_then(|(c, _)| c.version).unwrap_or(255))
-        }));
-        f.push((Field::new(e(ent::MPTCP_CAPABLE_FLAGS)), |u| {
-            Value::U8(mp(u).map_or(0, |m| m.capable_flags))
-        }));
-        f.push((Field::new(e(ent::MPTCP_SENDER_TOKEN)), |u| {
-            Value::U32(mp(u).map_or(0, |m| m.sender_token))
-        }));
-        f.push((Field::new(e(ent::MPTCP_RECEIVER_TOKEN)), |u| {
-            Value::U32(
-                u.mptcp
-                    .and_then(|(c, _)| c.receiver_token(u.dir))
-                    .unwrap_or(0),
-            )
-        }));
-        f.push((Field::new(e(ent::MPTCP_IDSN)), |u| {
-            Value::U64(mp(u).map_or(0, |m| m.sender_idsn))
-        }));
-        f.push((Field::new(e(ent::MPTCP_ADDRESS_ID)), |u| {
-            Value::U8(mp(u).map_or(0, |m| m.address_id))
-        }));
-        f.push((Field::new(e(ent::MPTCP_FLAGS)), |u| {
-            Value::U16(mp(u).map_or(0, |m| m.flags))
-        }));
-        f.push((Field::new(e(ent::MPTCP_RST_REASON)), |u| {
-            Value::U8(mp(u).map_or(0, |m| m.rst_reason))
-        }));
-        f.push((Field::new(e(ent::MPTCP_DSN_FIRST)), |u| {
-            Value::U64(mp(u).map_or(0, |m| m.dsn_first))
-        }));
-        f.push((Field::new(e(ent::MPTCP_DSN_LAST)), |u| {
-            Value::U64(mp(u).map_or(0, |m| m.dsn_last))
-        }));
-        f.push((Field::new(e(ent::MPTCP_DATA_ACK_LAST)), |u| {
-            Value::U64(mp(u).map_or(0, |m| m.data_ack_last))
-        }));
-        f.push((Field::new(e(ent::MPTCP_MAPPED_OCTET_DELTA_COUNT)), |u| {
+        field!(
+            f,
+            Field::new(e(ent::MPTCP_OPTION_SUBTYPES)),
+            |u| Value::U16(mp(u).map_or(0, |m| m.subtypes))
+        );
+        field!(f, Field::new(e(ent::MPTCP_VERSION)), |u| Value::U8(
+            u.mptcp.and_then(|(c, _)| c.version).unwrap_or(255)
+        ));
+        field!(f, Field::new(e(ent::MPTCP_CAPABLE_FLAGS)), |u| Value::U8(
+            mp(u).map_or(0, |m| m.capable_flags)
+        ));
+        field!(f, Field::new(e(ent::MPTCP_SENDER_TOKEN)), |u| Value::U32(
+            mp(u).map_or(0, |m| m.sender_token)
+        ));
+        field!(f, Field::new(e(ent::MPTCP_RECEIVER_TOKEN)), |u| Value::U32(
+            u.mptcp
+                .and_then(|(c, _)| c.receiver_token(u.dir))
+                .unwrap_or(0),
+        ));
+        field!(f, Field::new(e(ent::MPTCP_IDSN)), |u| Value::U64(
+            mp(u).map_or(0, |m| m.sender_idsn)
+        ));
+        field!(f, Field::new(e(ent::MPTCP_ADDRESS_ID)), |u| Value::U8(
+            mp(u).map_or(0, |m| m.address_id)
+        ));
+        field!(f, Field::new(e(ent::MPTCP_FLAGS)), |u| Value::U16(
+            mp(u).map_or(0, |m| m.flags)
+        ));
+        field!(f, Field::new(e(ent::MPTCP_RST_REASON)), |u| Value::U8(
+            mp(u).map_or(0, |m| m.rst_reason)
+        ));
+        field!(f, Field::new(e(ent::MPTCP_DSN_FIRST)), |u| Value::U64(
+            mp(u).map_or(0, |m| m.dsn_first)
+        ));
+        field!(f, Field::new(e(ent::MPTCP_DSN_LAST)), |u| Value::U64(
+            mp(u).map_or(0, |m| m.dsn_last)
+        ));
+        field!(f, Field::new(e(ent::MPTCP_DATA_ACK_LAST)), |u| Value::U64(
+            mp(u).map_or(0, |m| m.data_ack_last)
+        ));
+        field!(f, Field::new(e(ent::MPTCP_MAPPED_OCTET_DELTA_COUNT)), |u| {
             Value::U64(mp(u).map_or(0, |m| m.mapped_octets))
-        }));
-        f.push((Field::new(e(ent::MPTCP_ADD_ADDR_COUNT)), |u| {
-            Value::U16(mp(u).map_or(0, |m| m.add_addr_count))
-        }));
-        f.push((Field::new(e(ent::MPTCP_REMOVE_ADDR_COUNT)), |u| {
+        });
+        field!(f, Field::new(e(ent::MPTCP_ADD_ADDR_COUNT)), |u| Value::U16(
+            mp(u).map_or(0, |m| m.add_addr_count)
+        ));
+        field!(f, Field::new(e(ent::MPTCP_REMOVE_ADDR_COUNT)), |u| {
             Value::U16(mp(u).map_or(0, |m| m.remove_addr_count))
-        }));
-        f.push((
+        });
+        field!(
+            f,
             Field::new(e(ent::MPTCP_FIRST_ADVERTISED_IPV4_ADDRESS)),
-            |u| Value::Ipv4(advertised_v4(u)),
-        ));
-        f.push((
+            |u| Value::Ipv4(advertised_v4(u))
+        );
+        field!(
+            f,
             Field::new(e(ent::MPTCP_FIRST_ADVERTISED_IPV6_ADDRESS)),
-            |u| Value::Ipv6(advertised_v6(u)),
-        ));
-        f.push((Field::new(e(ent::MPTCP_FIRST_ADVERTISED_PORT)), |u| {
+            |u| Value::Ipv6(advertised_v6(u))
+        );
+        field!(f, Field::new(e(ent::MPTCP_FIRST_ADVERTISED_PORT)), |u| {
             Value::U16(
                 mp(u)
                     .and_then(|m| m.first_advertised())
                     .map_or(0, |a| a.port),
             )
-        }));
-        f.push((
+        });
+        field!(
+            f,
             Field::sized(e(ent::MPTCP_REMOVED_ADDRESS_ID_LIST), ie::VARLEN),
             |u| Value::BasicList {
                 element: ent::MPTCP_ADDRESS_ID.with_pen(u.pen),
                 semantic: 3,
                 values: u.removed(),
                 element_len: 1,
-            },
-        ));
+            }
+        );
     }
     let id = kind.template_id();
-    let (fields, getters): (Vec<Field>, Vec<Getter>) = f.into_iter().unzip();
+    let mut fields = Vec::with_capacity(f.len());
+    let mut getters = Vec::with_capacity(f.len());
+    let mut writers = Vec::with_capacity(f.len());
+    for (field, get, write) in f {
+        fields.push(field);
+        getters.push(get);
+        writers.push(write);
+    }
     Spec {
         kind,
         template: Template::new(id, fields),
         getters,
+        writers,
     }
 }
 
@@ -507,6 +546,7 @@ mod tests {
         assert_eq!(ids, (256..=267).collect::<Vec<_>>());
         for s in p.specs() {
             assert_eq!(s.template.fields.len(), s.getters.len());
+            assert_eq!(s.template.fields.len(), s.writers.len());
             assert_eq!(s.kind.template_id(), s.template.id);
         }
     }

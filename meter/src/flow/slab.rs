@@ -20,12 +20,14 @@ use std::thread;
 
 use crossbeam_channel::{Receiver, bounded};
 
-/// Entries per chunk: 4 KiB short of 2 MiB of 256-byte entries, so that a chunk with the
-/// allocator's header is one 2 MiB mapping, which the kernel aligns and transparent huge
-/// pages then cover whole (a power-of-two chunk of exactly 2 MiB spills a few bytes past
-/// it and gets no huge page at all). Not a power of two: the division by this constant is
-/// a multiply and a shift.
-pub const CHUNK: usize = 8176;
+/// Entries per chunk: 4 KiB short of 4 MiB of 256-byte entries, so that a chunk with the
+/// allocator's header is one 4 MiB mapping, which the kernel aligns and transparent huge
+/// pages then cover whole (a power-of-two chunk spills a few bytes past its size and gets
+/// a partial huge page). Two huge pages, not one: glibc maps an allocation from the
+/// reserved pool only when it is at least one huge page with its header (see
+/// [`crate::huge_pages`]). Not a power of two: the division by this constant is a
+/// multiply and a shift.
+pub const CHUNK: usize = 16368;
 /// Chunks a supply makes ahead of need.
 pub const AHEAD: usize = 4;
 

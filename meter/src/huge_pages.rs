@@ -109,9 +109,14 @@ fn reexec(tunable: &str) -> Option<std::io::Error> {
     use std::os::unix::process::CommandExt;
     let mut args = std::env::args_os();
     let arg0 = args.next().unwrap_or_default();
-    // /proc/self/exe is the very file this process runs, even if a package upgrade
-    // replaced the path in the meantime.
-    let err = std::process::Command::new("/proc/self/exe")
+    // The program's own path, not /proc/self/exe: the kernel names the process after the
+    // file executed, and `ps`, `pgrep meter` and the journal should still say "meter". (If
+    // the file was deleted since, the exec fails and the run goes on without.)
+    let exe = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => return Some(e),
+    };
+    let err = std::process::Command::new(exe)
         .arg0(arg0)
         .args(args)
         .env(VAR, tunable)

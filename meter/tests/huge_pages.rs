@@ -35,6 +35,29 @@ fn reported(tunables: Option<&str>) -> String {
 }
 
 #[test]
+fn the_re_executed_process_is_still_called_meter() {
+    let p = empty_capture();
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meter"))
+        .args(["--pcap", p.to_str().unwrap(), "--summary", "json"])
+        .env_remove("GLIBC_TUNABLES")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run meter");
+    // The end of its stderr is the end of the run, so every exec is behind it; not yet
+    // waited for, the process stays in /proc with the name the kernel gave it (what ps,
+    // pgrep and the journal show), which is that of the file last executed.
+    let mut err = String::new();
+    let _ = child.stderr.take().expect("stderr").read_to_string(&mut err);
+    let comm = std::fs::read_to_string(format!("/proc/{}/comm", child.id()));
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{err}");
+    assert!(err.contains("\"huge_pages\""), "{err}");
+    assert_eq!(comm.expect("comm").trim(), "meter");
+}
+
+#[test]
 fn huge_pages_by_default_and_as_the_operator_says_otherwise() {
     let mode = meter::huge_pages::thp_mode();
     let pool = meter::huge_pages::pool_free_pages();

@@ -96,8 +96,7 @@ pub fn reexec_with_huge_pages() -> Option<std::io::Error> {
         pool_free_pages(),
         std::env::var_os(VAR).as_deref(),
     )?;
-    // Under valgrind the exec of /proc/self/exe would start the tool's launcher itself,
-    // which refuses to run.
+    // Under valgrind an exec leaves the tool (the program would go on natively, unseen).
     if std::env::var("LD_PRELOAD").is_ok_and(|p| p.contains("vgpreload")) {
         return None;
     }

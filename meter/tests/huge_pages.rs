@@ -49,7 +49,11 @@ fn the_re_executed_process_is_still_called_meter() {
     // waited for, the process stays in /proc with the name the kernel gave it (what ps,
     // pgrep and the journal show), which is that of the file last executed.
     let mut err = String::new();
-    let _ = child.stderr.take().expect("stderr").read_to_string(&mut err);
+    let _ = child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err);
     let comm = std::fs::read_to_string(format!("/proc/{}/comm", child.id()));
     let status = child.wait().expect("wait");
     assert!(status.success(), "{err}");

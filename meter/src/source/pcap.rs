@@ -1,22 +1,19 @@
 //! Capture-file source: classic pcap (µs and ns, either byte order) and pcapng.
 //!
-//! The file is read in large chunks into one reusable buffer and frames are handed out as
-//! slices of it, so reading costs one `read` per few thousand packets and no allocation per
-//! packet. The reader trusts nothing in the file: every length is checked against the
+//! The file is read in blocks of 256 KiB by a thread of its own ([`ReadAhead`]) and frames
+//! are handed out as slices of them, so reading costs the parser no system call and no
+//! allocation per packet, and the kernel's copy of the file runs beside it. The reader trusts nothing in the file: every length is checked against the
 //! buffer before it is used, and a file that ends in the middle of a record is reported as
 //! [`SourceError::Truncated`] with the byte offset, after every complete frame before it was
 //! delivered.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
+use super::read_ahead::{HEADROOM, ReadAhead};
 use crate::packet::LinkType;
 
-/// Bytes one read asks for. Small enough that what the kernel just copied is still in the
-/// core's L2 cache when the records are parsed (an 8 MiB read left them in L3: a third of
-/// the reader's time went to the first load of each record header).
-const CHUNK: usize = 256 << 10;
 /// Records larger than this are a corrupt length field, not a packet.
 const MAX_RECORD: usize = 1 << 20;
 
@@ -102,7 +99,8 @@ struct Interface {
 /// Streaming reader of one capture file.
 pub struct CaptureReader {
     path: PathBuf,
-    file: File,
+    src: ReadAhead,
+    /// The current block (or, for a record longer than the headroom, several joined).
     buf: Vec<u8>,
     /// Valid bytes are `buf[start..end]`.
     start: usize,
@@ -124,8 +122,8 @@ impl CaptureReader {
         let file = File::open(path).map_err(|e| SourceError::Open(path.to_path_buf(), e))?;
         let mut r = CaptureReader {
             path: path.to_path_buf(),
-            file,
-            buf: vec![0; CHUNK * 2],
+            src: ReadAhead::new(file),
+            buf: Vec::new(),
             start: 0,
             end: 0,
             offset: 0,
@@ -364,20 +362,35 @@ impl CaptureReader {
 
     #[cold]
     fn fill_slow(&mut self, need: usize) -> Result<bool, SourceError> {
-        // Move the tail to the front, then read until enough is there or the file ends.
-        self.buf.copy_within(self.start..self.end, 0);
-        self.end -= self.start;
-        self.start = 0;
-        if self.buf.len() < need {
-            self.buf.resize(need, 0);
-        }
         while self.end - self.start < need && !self.eof {
-            let upto = self.buf.len().min(self.end + CHUNK);
-            match self.file.read(&mut self.buf[self.end..upto]) {
-                Ok(0) => self.eof = true,
-                Ok(n) => self.end += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            let block = match self.src.next_block() {
+                Ok(Some(b)) => b,
+                Ok(None) => {
+                    self.eof = true;
+                    break;
+                }
                 Err(e) => return Err(SourceError::Read(self.path.clone(), e)),
+            };
+            let tail = self.end - self.start;
+            let data = HEADROOM..HEADROOM + block.len;
+            if tail <= HEADROOM {
+                // The unread tail (a record cut by the block boundary) goes just before
+                // the new block's data, which stays where it is.
+                let mut next = block.buf;
+                let at = HEADROOM - tail;
+                next[at..HEADROOM].copy_from_slice(&self.buf[self.start..self.end]);
+                let spent = std::mem::replace(&mut self.buf, next);
+                self.src.recycle(spent);
+                self.start = at;
+                self.end = data.end;
+            } else {
+                // A record longer than the headroom: gather it in the current buffer.
+                self.buf.copy_within(self.start..self.end, 0);
+                self.buf.truncate(tail);
+                self.buf.extend_from_slice(&block.buf[data]);
+                self.src.recycle(block.buf);
+                self.start = 0;
+                self.end = self.buf.len();
             }
         }
         Ok(self.end - self.start >= need)
@@ -527,11 +540,15 @@ mod tests {
 
     #[test]
     fn records_across_read_chunks_and_larger_than_a_chunk() {
-        // Records of many sizes, one of them bigger than a read chunk, so record headers
-        // and data straddle every kind of chunk boundary.
+        // Records of many sizes, one of them bigger than a read block and some about the
+        // headroom before a block, so record headers and data straddle every kind of
+        // block boundary (tail moved into the headroom, and records gathered).
+        use crate::source::read_ahead::BLOCK;
         let sizes: Vec<usize> = (0..3000)
             .map(|i| (i * 7919) % 1600)
-            .chain([CHUNK + 12_345, 3, MAX_RECORD])
+            .chain([BLOCK + 12_345, 3, MAX_RECORD])
+            .chain([HEADROOM - 17, HEADROOM - 16, HEADROOM, HEADROOM + 1, 5])
+            .chain([HEADROOM - 16; 12])
             .chain((0..3000).map(|i| (i * 104_729) % 9000))
             .collect();
         let mut f = pcap_header(PCAP_MAGIC_NS, 1, false);

@@ -173,6 +173,7 @@ impl<'b> RecordEncoder<'b> {
         }
     }
 
+    #[inline(always)]
     fn put_datetime_ms(&mut self, ms: u64, field: &Field) {
         match field.ie.data_type {
             DataType::DateTimeSeconds => match u32::try_from(ms / 1000) {

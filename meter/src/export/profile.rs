@@ -7,11 +7,13 @@
 //! ICMP, other non-TCP, TCP, or TCP with MPTCP, and for TCP whether an option kind ≥ 64 was seen (then
 //! tcpOptionsFull needs all 32 octets instead of 8).
 //!
-//! Every template is a list of `(Field, Getter)` pairs: the template record, the binary
-//! data record and the JSON object are all produced from that one list, so they cannot
+//! Every template is a list of sections (runs of fields that always go together, see
+//! `section!`), and every field is one expression of its value: the template record, the
+//! binary data record and the JSON object are all produced from those, so they cannot
 //! disagree about order, length or name.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::ops::Range;
 
 use ipfix_export::ie::{self, Ie, enterprise as ent, iana};
 use ipfix_export::template::{Field, Template};
@@ -120,8 +122,6 @@ pub fn ip_of(version: u8, a: &Addr) -> IpAddr {
 
 /// Where a field's value comes from.
 pub type Getter = for<'u> fn(&'u Uniflow<'u>) -> Value<'u>;
-/// A field's value written straight into a binary record (see `field!`).
-pub type Writer = for<'u, 'b, 'e> fn(&'u Uniflow<'u>, &Field, &'e mut RecordEncoder<'b>);
 
 /// What a template is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,7 +206,11 @@ pub struct Spec {
     pub kind: Kind,
     pub template: Template,
     pub getters: Vec<Getter>,
-    pub writers: Vec<Writer>,
+    /// The template's sections and their fields' places in it.
+    sections: Vec<(Section, Range<usize>)>,
+    /// Octets of a data record (variable-length fields counted as their 255 marker): a
+    /// reservation that covers the usual record at once.
+    record_len: usize,
 }
 
 /// The default profile, built once for a PEN.
@@ -249,8 +253,10 @@ impl Profile {
     /// Encode the uniflow as a binary data record of the spec's template: what
     /// [`Profile::write`] into a [`RecordEncoder`] gives, faster.
     pub fn encode(&self, spec: &Spec, uf: &Uniflow<'_>, enc: &mut RecordEncoder<'_>) {
-        for (field, write) in spec.template.fields.iter().zip(&spec.writers) {
-            write(uf, field, enc);
+        enc.buf.reserve(spec.record_len);
+        for (section, range) in &spec.sections {
+            let fields = spec.template.fields.get(range.clone()).unwrap_or_default();
+            section.encode(fields, uf, enc);
         }
     }
 
@@ -264,8 +270,24 @@ fn ms(ns: u64) -> u64 {
     ns / 1_000_000
 }
 
-fn tcp_of<'u>(uf: &'u Uniflow<'u>) -> TcpDirInfo {
-    uf.tcp.copied().unwrap_or_default()
+/// What a uniflow without TCP state exports in the TCP fields (never reached: TCP
+/// templates are only chosen for uniflows with TCP state).
+static NO_TCP: TcpDirInfo = TcpDirInfo {
+    options_full: [0; 4],
+    mss: 0,
+    has_mss: false,
+    window_scale: 0,
+    has_window_scale: false,
+    sack_permitted: false,
+    ts_first: 0,
+    ts_last: 0,
+    has_ts: false,
+    isn: 0,
+    has_isn: false,
+};
+
+fn tcp_of<'u>(uf: &'u Uniflow<'u>) -> &'u TcpDirInfo {
+    uf.tcp.unwrap_or(&NO_TCP)
 }
 
 fn mp<'u>(uf: &'u Uniflow<'u>) -> Option<&'u MptcpDirInfo> {
@@ -286,233 +308,236 @@ fn advertised_v6(uf: &Uniflow<'_>) -> Ipv6Addr {
     }
 }
 
-/// One template field from one expression of its value: the getter (JSON, any
-/// [`FieldSink`]) and the writer for the binary encoder are both made from it, so they
-/// cannot disagree. The writer is a function of its own in which the value's variant is
-/// known, so encoding a field skips the dispatch on [`Value`] that the getter path pays
-/// (the exporter's time goes mostly to that per-field work).
-macro_rules! field {
-    ($f:ident, $field:expr, |$u:ident| $body:expr) => {{
-        let get: Getter = |$u| $body;
-        // rustfmt puts long bodies in braces, which are redundant as an argument.
-        #[allow(unused_braces)]
-        let write: Writer = |$u, field, enc| enc.put(field, $body);
-        $f.push(($field, get, write));
-    }};
+/// The profile's settings that shape its fields.
+struct Settings {
+    pen: u32,
+    flags_len: u16,
+    /// tcpOptionsFull octets: 32 in the wide templates, else 8.
+    options_len: u16,
+}
+
+/// A run of fields that always appear together and in this order; a template is a list
+/// of sections (see [`sections_of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Section {
+    Ipv4Addresses,
+    Ipv6Addresses,
+    Common,
+    Ipv6,
+    Icmpv4,
+    Icmpv6,
+    Tcp,
+    Mptcp,
+}
+
+/// One section from one expression per field: `$fields` makes the section's template
+/// fields with their getters (JSON, any [`FieldSink`]), `$encode` writes the same
+/// expressions straight into a binary record, so the two cannot disagree. The encoder is
+/// one inlined function per section: the value's variant is known at each `put`, so the
+/// dispatch on [`Value`] folds away, and a record costs no call per field (the
+/// exporter's time went mostly to that per-field work).
+macro_rules! section {
+    ($fields:ident, $encode:ident, |$s:ident, $u:ident| [$($field:expr => $body:expr),* $(,)?]) => {
+        fn $fields($s: &Settings) -> Vec<(Field, Getter)> {
+            let _ = $s;
+            vec![$(($field, |$u| $body)),*]
+        }
+
+        #[inline(always)]
+        fn $encode(fields: &[Field], $u: &Uniflow<'_>, enc: &mut RecordEncoder<'_>) {
+            // One length check, so that the constant indices below need none.
+            let count = [$(stringify!($field)),*].len();
+            if fields.len() != count {
+                return;
+            }
+            let mut i = 0;
+            $(
+                enc.put(&fields[i], $body);
+                i += 1;
+            )*
+            let _ = i;
+        }
+    };
+}
+
+section!(ipv4_addresses, encode_ipv4_addresses, |s, u| [
+    Field::new(iana::SOURCE_IPV4_ADDRESS) => Value::Ipv4(addr_to_v4(u.src)),
+    Field::new(iana::DESTINATION_IPV4_ADDRESS) => Value::Ipv4(addr_to_v4(u.dst)),
+]);
+
+section!(ipv6_addresses, encode_ipv6_addresses, |s, u| [
+    Field::new(iana::SOURCE_IPV6_ADDRESS) => Value::Ipv6(addr_to_v6(u.src)),
+    Field::new(iana::DESTINATION_IPV6_ADDRESS) => Value::Ipv6(addr_to_v6(u.dst)),
+]);
+
+section!(common, encode_common, |s, u| [
+    Field::new(iana::SOURCE_TRANSPORT_PORT) => Value::U16(u.src_port),
+    Field::new(iana::DESTINATION_TRANSPORT_PORT) => Value::U16(u.dst_port),
+    Field::new(iana::PROTOCOL_IDENTIFIER) => Value::U8(u.rec.protocol),
+    Field::new(iana::IP_VERSION) => Value::U8(u.rec.ip_version),
+    Field::new(iana::IP_CLASS_OF_SERVICE) => Value::U8(u.stats.tos),
+    Field::new(iana::OCTET_DELTA_COUNT) => Value::U64(u.stats.octets),
+    Field::new(iana::PACKET_DELTA_COUNT) => Value::U64(u.stats.packets),
+    Field::new(iana::FLOW_START_MILLISECONDS) => Value::DateTimeMs(ms(u.stats.first_ns)),
+    Field::new(iana::FLOW_END_MILLISECONDS) => Value::DateTimeMs(ms(u.stats.last_ns)),
+    Field::new(iana::FLOW_END_REASON) => Value::U8(u.rec.end_reason as u8),
+    Field::new(iana::MINIMUM_TTL) => Value::U8(u.stats.min_ttl),
+    Field::new(iana::MAXIMUM_TTL) => Value::U8(u.stats.max_ttl),
+    Field::new(iana::VLAN_ID) => Value::U16(u.rec.vlan),
+    Field::new(iana::DOT1Q_CUSTOMER_VLAN_ID) => Value::U16(u.rec.inner_vlan),
+    Field::sized(iana::MPLS_TOP_LABEL_STACK_SECTION, 3) => Value::U32(u.rec.mpls_top),
+    Field::new(iana::INGRESS_INTERFACE) => Value::U32(u.rec.ingress),
+]);
+
+section!(ipv6, encode_ipv6, |s, u| [
+    Field::new(iana::FLOW_LABEL_IPV6) => Value::U32(u.stats.flow_label),
+    Field::sized(iana::IPV6_EXTENSION_HEADERS_FULL, 4) => {
+        let mut v = [0u8; 32];
+        v[28..].copy_from_slice(&u32::from(u.stats.ipv6_ext).to_be_bytes());
+        Value::U256(v)
+    },
+]);
+
+section!(icmpv4, encode_icmpv4, |s, u| [
+    Field::new(iana::ICMP_TYPE_CODE_IPV4) =>
+        Value::U16(u16::from(u.stats.icmp_type) << 8 | u16::from(u.stats.icmp_code)),
+]);
+
+section!(icmpv6, encode_icmpv6, |s, u| [
+    Field::new(iana::ICMP_TYPE_CODE_IPV6) =>
+        Value::U16(u16::from(u.stats.icmp_type) << 8 | u16::from(u.stats.icmp_code)),
+]);
+
+section!(tcp, encode_tcp, |s, u| [
+    Field::sized(iana::TCP_CONTROL_BITS, s.flags_len) => Value::U16(u.stats.tcp_flags),
+    Field::sized(iana::TCP_OPTIONS_FULL, s.options_len) =>
+        Value::U256(tcp_of(u).tcp_options_full_be()),
+    Field::new(iana::TCP_OPTIONS) => Value::U64(tcp_of(u).tcp_options_legacy()),
+    Field::new(iana::TCP_SEQUENCE_NUMBER) => Value::U32(tcp_of(u).isn),
+    Field::new(iana::TCP_WINDOW_SCALE) => Value::U16(u16::from(tcp_of(u).window_scale)),
+    Field::new(ent::TCP_MAXIMUM_SEGMENT_SIZE.with_pen(s.pen)) => Value::U16(tcp_of(u).mss),
+    Field::new(ent::TCP_SACK_PERMITTED.with_pen(s.pen)) =>
+        Value::Bool(tcp_of(u).sack_permitted),
+    Field::new(ent::TCP_TIMESTAMP_FIRST.with_pen(s.pen)) => Value::U32(tcp_of(u).ts_first),
+    Field::new(ent::TCP_TIMESTAMP_LAST.with_pen(s.pen)) => Value::U32(tcp_of(u).ts_last),
+]);
+
+section!(mptcp, encode_mptcp, |s, u| [
+    Field::new(ent::MPTCP_OPTION_SUBTYPES.with_pen(s.pen)) =>
+        Value::U16(mp(u).map_or(0, |m| m.subtypes)),
+    Field::new(ent::MPTCP_VERSION.with_pen(s.pen)) =>
+        Value::U8(u.mptcp.and_then(|(c, _)| c.version).unwrap_or(255)),
+    Field::new(ent::MPTCP_CAPABLE_FLAGS.with_pen(s.pen)) =>
+        Value::U8(mp(u).map_or(0, |m| m.capable_flags)),
+    Field::new(ent::MPTCP_SENDER_TOKEN.with_pen(s.pen)) =>
+        Value::U32(mp(u).map_or(0, |m| m.sender_token)),
+    Field::new(ent::MPTCP_RECEIVER_TOKEN.with_pen(s.pen)) =>
+        Value::U32(u.mptcp.and_then(|(c, _)| c.receiver_token(u.dir)).unwrap_or(0)),
+    Field::new(ent::MPTCP_IDSN.with_pen(s.pen)) =>
+        Value::U64(mp(u).map_or(0, |m| m.sender_idsn)),
+    Field::new(ent::MPTCP_ADDRESS_ID.with_pen(s.pen)) =>
+        Value::U8(mp(u).map_or(0, |m| m.address_id)),
+    Field::new(ent::MPTCP_FLAGS.with_pen(s.pen)) => Value::U16(mp(u).map_or(0, |m| m.flags)),
+    Field::new(ent::MPTCP_RST_REASON.with_pen(s.pen)) =>
+        Value::U8(mp(u).map_or(0, |m| m.rst_reason)),
+    Field::new(ent::MPTCP_DSN_FIRST.with_pen(s.pen)) =>
+        Value::U64(mp(u).map_or(0, |m| m.dsn_first)),
+    Field::new(ent::MPTCP_DSN_LAST.with_pen(s.pen)) =>
+        Value::U64(mp(u).map_or(0, |m| m.dsn_last)),
+    Field::new(ent::MPTCP_DATA_ACK_LAST.with_pen(s.pen)) =>
+        Value::U64(mp(u).map_or(0, |m| m.data_ack_last)),
+    Field::new(ent::MPTCP_MAPPED_OCTET_DELTA_COUNT.with_pen(s.pen)) =>
+        Value::U64(mp(u).map_or(0, |m| m.mapped_octets)),
+    Field::new(ent::MPTCP_ADD_ADDR_COUNT.with_pen(s.pen)) =>
+        Value::U16(mp(u).map_or(0, |m| m.add_addr_count)),
+    Field::new(ent::MPTCP_REMOVE_ADDR_COUNT.with_pen(s.pen)) =>
+        Value::U16(mp(u).map_or(0, |m| m.remove_addr_count)),
+    Field::new(ent::MPTCP_FIRST_ADVERTISED_IPV4_ADDRESS.with_pen(s.pen)) =>
+        Value::Ipv4(advertised_v4(u)),
+    Field::new(ent::MPTCP_FIRST_ADVERTISED_IPV6_ADDRESS.with_pen(s.pen)) =>
+        Value::Ipv6(advertised_v6(u)),
+    Field::new(ent::MPTCP_FIRST_ADVERTISED_PORT.with_pen(s.pen)) =>
+        Value::U16(mp(u).and_then(|m| m.first_advertised()).map_or(0, |a| a.port)),
+    Field::sized(ent::MPTCP_REMOVED_ADDRESS_ID_LIST.with_pen(s.pen), ie::VARLEN) =>
+        Value::BasicList {
+            element: ent::MPTCP_ADDRESS_ID.with_pen(u.pen),
+            semantic: 3,
+            values: u.removed(),
+            element_len: 1,
+        },
+]);
+
+impl Section {
+    fn fields(self, s: &Settings) -> Vec<(Field, Getter)> {
+        match self {
+            Section::Ipv4Addresses => ipv4_addresses(s),
+            Section::Ipv6Addresses => ipv6_addresses(s),
+            Section::Common => common(s),
+            Section::Ipv6 => ipv6(s),
+            Section::Icmpv4 => icmpv4(s),
+            Section::Icmpv6 => icmpv6(s),
+            Section::Tcp => tcp(s),
+            Section::Mptcp => mptcp(s),
+        }
+    }
+
+    #[inline(always)]
+    fn encode(self, fields: &[Field], uf: &Uniflow<'_>, enc: &mut RecordEncoder<'_>) {
+        match self {
+            Section::Ipv4Addresses => encode_ipv4_addresses(fields, uf, enc),
+            Section::Ipv6Addresses => encode_ipv6_addresses(fields, uf, enc),
+            Section::Common => encode_common(fields, uf, enc),
+            Section::Ipv6 => encode_ipv6(fields, uf, enc),
+            Section::Icmpv4 => encode_icmpv4(fields, uf, enc),
+            Section::Icmpv6 => encode_icmpv6(fields, uf, enc),
+            Section::Tcp => encode_tcp(fields, uf, enc),
+            Section::Mptcp => encode_mptcp(fields, uf, enc),
+        }
+    }
+}
+
+/// The sections of a template, in order.
+fn sections_of(kind: Kind) -> Vec<Section> {
+    let mut v = Vec::with_capacity(5);
+    if kind.ipv6 {
+        v.extend([Section::Ipv6Addresses, Section::Common, Section::Ipv6]);
+    } else {
+        v.extend([Section::Ipv4Addresses, Section::Common]);
+    }
+    match (kind.layer, kind.ipv6) {
+        (Layer::Other, _) => {}
+        (Layer::Icmp, false) => v.push(Section::Icmpv4),
+        (Layer::Icmp, true) => v.push(Section::Icmpv6),
+        (Layer::Tcp, _) => v.push(Section::Tcp),
+        (Layer::Mptcp, _) => v.extend([Section::Tcp, Section::Mptcp]),
+    }
+    v
 }
 
 fn build_spec(kind: Kind, pen: u32, flags_len: u16) -> Spec {
-    let mut f: Vec<(Field, Getter, Writer)> = Vec::with_capacity(48);
-    let e = |i: Ie| i.with_pen(pen);
-    if kind.ipv6 {
-        field!(f, Field::new(iana::SOURCE_IPV6_ADDRESS), |u| Value::Ipv6(
-            addr_to_v6(u.src)
-        ));
-        field!(f, Field::new(iana::DESTINATION_IPV6_ADDRESS), |u| {
-            Value::Ipv6(addr_to_v6(u.dst))
-        });
-    } else {
-        field!(f, Field::new(iana::SOURCE_IPV4_ADDRESS), |u| Value::Ipv4(
-            addr_to_v4(u.src)
-        ));
-        field!(f, Field::new(iana::DESTINATION_IPV4_ADDRESS), |u| {
-            Value::Ipv4(addr_to_v4(u.dst))
-        });
-    }
-    field!(f, Field::new(iana::SOURCE_TRANSPORT_PORT), |u| Value::U16(
-        u.src_port
-    ));
-    field!(f, Field::new(iana::DESTINATION_TRANSPORT_PORT), |u| {
-        Value::U16(u.dst_port)
-    });
-    field!(f, Field::new(iana::PROTOCOL_IDENTIFIER), |u| Value::U8(
-        u.rec.protocol
-    ));
-    field!(f, Field::new(iana::IP_VERSION), |u| Value::U8(
-        u.rec.ip_version
-    ));
-    field!(f, Field::new(iana::IP_CLASS_OF_SERVICE), |u| Value::U8(
-        u.stats.tos
-    ));
-    field!(f, Field::new(iana::OCTET_DELTA_COUNT), |u| Value::U64(
-        u.stats.octets
-    ));
-    field!(f, Field::new(iana::PACKET_DELTA_COUNT), |u| Value::U64(
-        u.stats.packets
-    ));
-    field!(f, Field::new(iana::FLOW_START_MILLISECONDS), |u| {
-        Value::DateTimeMs(ms(u.stats.first_ns))
-    });
-    field!(f, Field::new(iana::FLOW_END_MILLISECONDS), |u| {
-        Value::DateTimeMs(ms(u.stats.last_ns))
-    });
-    field!(f, Field::new(iana::FLOW_END_REASON), |u| Value::U8(
-        u.rec.end_reason as u8
-    ));
-    field!(f, Field::new(iana::MINIMUM_TTL), |u| Value::U8(
-        u.stats.min_ttl
-    ));
-    field!(f, Field::new(iana::MAXIMUM_TTL), |u| Value::U8(
-        u.stats.max_ttl
-    ));
-    field!(f, Field::new(iana::VLAN_ID), |u| Value::U16(u.rec.vlan));
-    field!(f, Field::new(iana::DOT1Q_CUSTOMER_VLAN_ID), |u| Value::U16(
-        u.rec.inner_vlan
-    ));
-    field!(
-        f,
-        Field::sized(iana::MPLS_TOP_LABEL_STACK_SECTION, 3),
-        |u| { Value::U32(u.rec.mpls_top) }
-    );
-    field!(f, Field::new(iana::INGRESS_INTERFACE), |u| Value::U32(
-        u.rec.ingress
-    ));
-    if kind.ipv6 {
-        field!(f, Field::new(iana::FLOW_LABEL_IPV6), |u| Value::U32(
-            u.stats.flow_label
-        ));
-        field!(f, Field::sized(iana::IPV6_EXTENSION_HEADERS_FULL, 4), |u| {
-            let mut v = [0u8; 32];
-            v[28..].copy_from_slice(&u32::from(u.stats.ipv6_ext).to_be_bytes());
-            Value::U256(v)
-        });
-    }
-    match kind.layer {
-        Layer::Other => {}
-        Layer::Icmp => {
-            if kind.ipv6 {
-                field!(f, Field::new(iana::ICMP_TYPE_CODE_IPV6), |u| Value::U16(
-                    u16::from(u.stats.icmp_type) << 8 | u16::from(u.stats.icmp_code)
-                ));
-            } else {
-                field!(f, Field::new(iana::ICMP_TYPE_CODE_IPV4), |u| Value::U16(
-                    u16::from(u.stats.icmp_type) << 8 | u16::from(u.stats.icmp_code)
-                ));
-            }
+    let settings = Settings {
+        pen,
+        flags_len,
+        options_len: if kind.wide_options { 32 } else { 8 },
+    };
+    let mut fields = Vec::with_capacity(48);
+    let mut getters = Vec::with_capacity(48);
+    let mut sections = Vec::new();
+    for section in sections_of(kind) {
+        let start = fields.len();
+        for (field, get) in section.fields(&settings) {
+            fields.push(field);
+            getters.push(get);
         }
-        Layer::Tcp | Layer::Mptcp => {
-            field!(f, Field::sized(iana::TCP_CONTROL_BITS, flags_len), |u| {
-                Value::U16(u.stats.tcp_flags)
-            });
-            let opt_len = if kind.wide_options { 32 } else { 8 };
-            field!(f, Field::sized(iana::TCP_OPTIONS_FULL, opt_len), |u| {
-                Value::U256(tcp_of(u).tcp_options_full_be())
-            });
-            field!(f, Field::new(iana::TCP_OPTIONS), |u| Value::U64(
-                tcp_of(u).tcp_options_legacy()
-            ));
-            field!(f, Field::new(iana::TCP_SEQUENCE_NUMBER), |u| Value::U32(
-                tcp_of(u).isn
-            ));
-            field!(f, Field::new(iana::TCP_WINDOW_SCALE), |u| Value::U16(
-                u16::from(tcp_of(u).window_scale)
-            ));
-            field!(f, Field::new(e(ent::TCP_MAXIMUM_SEGMENT_SIZE)), |u| {
-                Value::U16(tcp_of(u).mss)
-            });
-            field!(f, Field::new(e(ent::TCP_SACK_PERMITTED)), |u| Value::Bool(
-                tcp_of(u).sack_permitted
-            ));
-            field!(f, Field::new(e(ent::TCP_TIMESTAMP_FIRST)), |u| Value::U32(
-                tcp_of(u).ts_first
-            ));
-            field!(f, Field::new(e(ent::TCP_TIMESTAMP_LAST)), |u| Value::U32(
-                tcp_of(u).ts_last
-            ));
-        }
+        sections.push((section, start..fields.len()));
     }
-    if kind.layer == Layer::Mptcp {
-        field!(
-            f,
-            Field::new(e(ent::MPTCP_OPTION_SUBTYPES)),
-            |u| Value::U16(mp(u).map_or(0, |m| m.subtypes))
-        );
-        field!(f, Field::new(e(ent::MPTCP_VERSION)), |u| Value::U8(
-            u.mptcp.and_then(|(c, _)| c.version).unwrap_or(255)
-        ));
-        field!(f, Field::new(e(ent::MPTCP_CAPABLE_FLAGS)), |u| Value::U8(
-            mp(u).map_or(0, |m| m.capable_flags)
-        ));
-        field!(f, Field::new(e(ent::MPTCP_SENDER_TOKEN)), |u| Value::U32(
-            mp(u).map_or(0, |m| m.sender_token)
-        ));
-        field!(f, Field::new(e(ent::MPTCP_RECEIVER_TOKEN)), |u| Value::U32(
-            u.mptcp
-                .and_then(|(c, _)| c.receiver_token(u.dir))
-                .unwrap_or(0),
-        ));
-        field!(f, Field::new(e(ent::MPTCP_IDSN)), |u| Value::U64(
-            mp(u).map_or(0, |m| m.sender_idsn)
-        ));
-        field!(f, Field::new(e(ent::MPTCP_ADDRESS_ID)), |u| Value::U8(
-            mp(u).map_or(0, |m| m.address_id)
-        ));
-        field!(f, Field::new(e(ent::MPTCP_FLAGS)), |u| Value::U16(
-            mp(u).map_or(0, |m| m.flags)
-        ));
-        field!(f, Field::new(e(ent::MPTCP_RST_REASON)), |u| Value::U8(
-            mp(u).map_or(0, |m| m.rst_reason)
-        ));
-        field!(f, Field::new(e(ent::MPTCP_DSN_FIRST)), |u| Value::U64(
-            mp(u).map_or(0, |m| m.dsn_first)
-        ));
-        field!(f, Field::new(e(ent::MPTCP_DSN_LAST)), |u| Value::U64(
-            mp(u).map_or(0, |m| m.dsn_last)
-        ));
-        field!(f, Field::new(e(ent::MPTCP_DATA_ACK_LAST)), |u| Value::U64(
-            mp(u).map_or(0, |m| m.data_ack_last)
-        ));
-        field!(f, Field::new(e(ent::MPTCP_MAPPED_OCTET_DELTA_COUNT)), |u| {
-            Value::U64(mp(u).map_or(0, |m| m.mapped_octets))
-        });
-        field!(f, Field::new(e(ent::MPTCP_ADD_ADDR_COUNT)), |u| Value::U16(
-            mp(u).map_or(0, |m| m.add_addr_count)
-        ));
-        field!(f, Field::new(e(ent::MPTCP_REMOVE_ADDR_COUNT)), |u| {
-            Value::U16(mp(u).map_or(0, |m| m.remove_addr_count))
-        });
-        field!(
-            f,
-            Field::new(e(ent::MPTCP_FIRST_ADVERTISED_IPV4_ADDRESS)),
-            |u| Value::Ipv4(advertised_v4(u))
-        );
-        field!(
-            f,
-            Field::new(e(ent::MPTCP_FIRST_ADVERTISED_IPV6_ADDRESS)),
-            |u| Value::Ipv6(advertised_v6(u))
-        );
-        field!(f, Field::new(e(ent::MPTCP_FIRST_ADVERTISED_PORT)), |u| {
-            Value::U16(
-                mp(u)
-                    .and_then(|m| m.first_advertised())
-                    .map_or(0, |a| a.port),
-            )
-        });
-        field!(
-            f,
-            Field::sized(e(ent::MPTCP_REMOVED_ADDRESS_ID_LIST), ie::VARLEN),
-            |u| Value::BasicList {
-                element: ent::MPTCP_ADDRESS_ID.with_pen(u.pen),
-                semantic: 3,
-                values: u.removed(),
-                element_len: 1,
-            }
-        );
-    }
-    let id = kind.template_id();
-    let mut fields = Vec::with_capacity(f.len());
-    let mut getters = Vec::with_capacity(f.len());
-    let mut writers = Vec::with_capacity(f.len());
-    for (field, get, write) in f {
-        fields.push(field);
-        getters.push(get);
-        writers.push(write);
-    }
+    let record_len = fields.iter().map(|f| usize::from(f.length)).sum();
     Spec {
         kind,
-        template: Template::new(id, fields),
+        template: Template::new(kind.template_id(), fields),
         getters,
-        writers,
+        sections,
+        record_len,
     }
 }
 
@@ -546,7 +571,8 @@ mod tests {
         assert_eq!(ids, (256..=267).collect::<Vec<_>>());
         for s in p.specs() {
             assert_eq!(s.template.fields.len(), s.getters.len());
-            assert_eq!(s.template.fields.len(), s.writers.len());
+            let covered: usize = s.sections.iter().map(|(_, r)| r.len()).sum();
+            assert_eq!(s.template.fields.len(), covered);
             assert_eq!(s.kind.template_id(), s.template.id);
         }
     }

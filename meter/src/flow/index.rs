@@ -1,11 +1,17 @@
 //! The flow index: hash → slab index, one cache line per bucket.
 //!
-//! Open addressing over buckets of eight slots; a slot holds 31 upper bits of the flow
+//! Open addressing over buckets of eight slots; a slot holds 15 upper bits of the flow
 //! hash (the tag) and a 32-bit slab index. A lookup reads one cache line and compares tags
 //! before it ever touches a flow entry, so a miss costs one memory access and a hit two.
 //! Buckets that overflowed into their neighbours keep an exact count of the entries that
 //! passed them, so a lookup stops at the first bucket nobody passed (no tombstones, no
-//! degradation after millions of inserts and removals).
+//! degradation after millions of inserts and removals). The count lives in the bucket's
+//! own line: a lookup that finds nothing (every new flow) decides that from the line it
+//! already has, not from a second random access.
+//!
+//! A tag of 15 bits matches a foreign entry in one lookup of 8 000 or so (the slab entry's
+//! key is then compared and differs: a wasted access, never a wrong result); it is what
+//! lets eight tags, eight indices and the count share 64 octets.
 //!
 //! The index is sized once for the table's capacity at a load of at most 50 %, and never
 //! grows: memory is bounded by configuration, not by traffic.
@@ -15,40 +21,43 @@
 
 const SLOTS: usize = 8;
 /// The tag of a free slot; [`tag`] never returns it.
-const FREE: u32 = 0;
+const FREE: u16 = 0;
 
-/// Eight slots: their tags, then their slab indices, in one cache line. Tags side by side
-/// let a lookup compare all eight at once (two vector compares and a mask) instead of
-/// looping with a branch per slot, whose exit the CPU cannot predict.
+/// Eight slots: their tags, their slab indices and the count of entries that probed past
+/// this bucket, in one cache line. Tags side by side let a lookup compare all eight at
+/// once (one vector compare and a mask) instead of looping with a branch per slot, whose
+/// exit the CPU cannot predict.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
 struct Bucket {
-    tags: [u32; SLOTS],
+    tags: [u16; SLOTS],
     idx: [u32; SLOTS],
+    /// How many stored entries probed past this bucket (their home bucket is at or
+    /// before it).
+    passed: u32,
 }
+
+const _: () = assert!(std::mem::size_of::<Bucket>() == 64);
 
 impl Bucket {
     const EMPTY: Bucket = Bucket {
         tags: [FREE; SLOTS],
         idx: [0; SLOTS],
+        passed: 0,
     };
 
     /// Bit `i` set when slot `i` holds tag `t`.
     #[inline(always)]
-    fn matching(&self, t: u32) -> u32 {
+    fn matching(&self, t: u16) -> u32 {
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         {
             use safe_arch::{
-                cast_to_m128_from_m128i, cmp_eq_mask_i32_m128i, m128i, move_mask_m128,
-                set_splat_i32_m128i,
+                cmp_eq_mask_i16_m128i, m128i, move_mask_i8_m128i, set_splat_i16_m128i,
             };
-            let [a, b, c, d, e, f, g, h] = self.tags;
-            let want = set_splat_i32_m128i(t as i32);
-            let half = |x: [u32; 4]| {
-                let eq = cmp_eq_mask_i32_m128i(m128i::from(x), want);
-                move_mask_m128(cast_to_m128_from_m128i(eq)) as u32
-            };
-            half([a, b, c, d]) | half([e, f, g, h]) << 4
+            let eq = cmp_eq_mask_i16_m128i(m128i::from(self.tags), set_splat_i16_m128i(t as i16));
+            // Two mask bits per 16-bit lane; keep one and fold them to one bit per slot.
+            let m = move_mask_i8_m128i(eq) as u32 & 0x5555;
+            pack_even_bits(m)
         }
         #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
         {
@@ -61,18 +70,28 @@ impl Bucket {
     }
 }
 
+/// Bits 0, 2, 4, ... 14 of `m` moved to bits 0..7 (a software `pext` with mask 0x5555).
+#[inline(always)]
+#[cfg_attr(
+    not(all(target_arch = "x86_64", target_feature = "sse2")),
+    allow(dead_code)
+)]
+fn pack_even_bits(m: u32) -> u32 {
+    let m = (m | m >> 1) & 0x3333;
+    let m = (m | m >> 2) & 0x0F0F;
+    (m | m >> 4) & 0x00FF
+}
+
 pub struct FlowIndex {
     buckets: Vec<Bucket>,
-    /// Per bucket: how many stored entries probed past it (their home bucket is at or before it).
-    passed: Vec<u32>,
     mask: usize,
 }
 
-/// The upper half of the hash with its low bit set, so no tag equals [`FREE`] (the bucket
-/// comes from the low bits, so tags keep 31 independent bits).
+/// The top 15 bits of the hash above a set low bit, so no tag equals [`FREE`] (the bucket
+/// comes from the low bits, so the tag's bits are independent of it).
 #[inline]
-fn tag(hash: u64) -> u32 {
-    (hash >> 32) as u32 | 1
+fn tag(hash: u64) -> u16 {
+    (hash >> 48) as u16 | 1
 }
 
 impl FlowIndex {
@@ -86,12 +105,8 @@ impl FlowIndex {
         // every page would be. (Hence not `vec![0; n]`, which gets zeroed pages unwritten.)
         let mut buckets = Vec::with_capacity(n);
         buckets.resize(n, Bucket::EMPTY);
-        #[allow(clippy::slow_vector_initialization)] // the point: see above
-        let mut passed = Vec::with_capacity(n);
-        passed.resize(n, 0);
         FlowIndex {
             buckets,
-            passed,
             mask: n - 1,
         }
     }
@@ -133,7 +148,7 @@ impl FlowIndex {
                 }
                 m &= m - 1;
             }
-            if self.passed.get(b).is_none_or(|&p| p == 0) {
+            if bucket.passed == 0 {
                 return None;
             }
             b = (b + 1) & self.mask;
@@ -155,7 +170,7 @@ impl FlowIndex {
                 // Count this entry on every bucket it passed.
                 let mut p = home;
                 while p != b {
-                    self.passed[p] += 1;
+                    self.buckets[p].passed += 1;
                     p = (p + 1) & self.mask;
                 }
                 return;
@@ -171,7 +186,6 @@ impl FlowIndex {
     /// Forget every entry.
     pub fn clear(&mut self) {
         self.buckets.fill(Bucket::EMPTY);
-        self.passed.fill(0);
     }
 
     /// Remove the entry `(hash, idx)`; false if it is not there.
@@ -188,14 +202,14 @@ impl FlowIndex {
                     bucket.tags[i] = FREE;
                     let mut p = home;
                     while p != b {
-                        self.passed[p] -= 1;
+                        self.buckets[p].passed -= 1;
                         p = (p + 1) & self.mask;
                     }
                     return true;
                 }
                 m &= m - 1;
             }
-            if self.passed[b] == 0 {
+            if self.buckets[b].passed == 0 {
                 return false;
             }
             b = (b + 1) & self.mask;
@@ -229,8 +243,23 @@ mod tests {
         for i in 8..16 {
             assert!(ix.remove(h, i));
         }
-        assert!(ix.passed.iter().all(|&p| p == 0));
+        assert!(ix.buckets.iter().all(|b| b.passed == 0));
         assert!(!ix.remove(h, 3));
+    }
+
+    #[test]
+    fn every_slot_matches_its_own_tag_only() {
+        let mut b = Bucket::EMPTY;
+        for i in 0..SLOTS {
+            b.tags[i] = 0x8001 + 2 * i as u16;
+        }
+        for i in 0..SLOTS {
+            assert_eq!(b.matching(0x8001 + 2 * i as u16), 1 << i);
+        }
+        assert_eq!(b.matching(0x7fff), 0);
+        b.tags[3] = b.tags[6];
+        assert_eq!(b.matching(b.tags[6]), 1 << 3 | 1 << 6);
+        assert_eq!(Bucket::EMPTY.matching(FREE), 0xFF);
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub const CHUNK: usize = 16368;
 /// Chunks a supply makes ahead of need.
 pub const AHEAD: usize = 4;
 
-type Chunk<T> = Box<[T; CHUNK]>;
+pub type Chunk<T> = Box<[T; CHUNK]>;
 
 /// A chunk of entries made by `T::default()`. Of a fixed size, so that indexing into it
 /// needs no bounds check (even a small table has one whole chunk).
@@ -107,6 +107,13 @@ impl<T> Slab<T> {
         self.len == 0
     }
 
+    /// Empty the slab and hand over its chunks (entries `0..len` in order, then the unused
+    /// rest of the last chunk); the supply stays for the chunks made next.
+    pub fn take_chunks(&mut self) -> Vec<Chunk<T>> {
+        self.len = 0;
+        std::mem::take(&mut self.chunks)
+    }
+
     #[inline]
     pub fn get(&self, i: usize) -> Option<&T> {
         if i >= self.len {
@@ -164,6 +171,19 @@ mod tests {
         let plain = fill(Slab::new(None), n);
         assert!((0..n).all(|i| s[i] == plain[i]));
         assert_eq!(s.chunks.len(), 7);
+    }
+
+    #[test]
+    fn taken_chunks_hold_the_entries_and_the_slab_starts_over() {
+        let n = 2 * CHUNK + 3;
+        let mut s = fill(Slab::new(None), n);
+        let chunks = s.take_chunks();
+        assert_eq!(chunks.len(), 3);
+        assert_eq!(chunks[2][2], (2 * CHUNK + 2) as u64 * 3);
+        assert!(s.is_empty());
+        assert_eq!(s.get(0), None);
+        assert_eq!(s.push(5), 0);
+        assert_eq!(s[0], 5);
     }
 
     #[test]

@@ -21,7 +21,7 @@
 //! entries; nothing else grows with traffic.
 
 use super::index::FlowIndex;
-use super::slab::{ChunkSupply, Slab};
+use super::slab::{CHUNK, ChunkSupply, Slab};
 use super::tcp::{TcpDirHot, TcpState};
 use super::{DirStats, EndReason, FlowKey, FlowRecord, RecordSink, prefetch};
 use crate::packet::{PacketMeta, anomaly, tcp_flags};
@@ -167,6 +167,60 @@ impl Flow {
     #[inline]
     fn initiator_side(&self) -> usize {
         usize::from(!self.a_is_initiator)
+    }
+
+    fn has_packets(&self) -> bool {
+        self.side[0].stats.packets + self.side[1].stats.packets > 0
+    }
+
+    /// The flow's record (counted in `stats`); `take` moves its TCP state out (the flow
+    /// ends), else copies it (an active-timeout record).
+    fn record(&mut self, stats: &mut TableStats, reason: EndReason, take: bool) -> FlowRecord {
+        stats.records_by_reason[reason as usize] += 1;
+        let f = self;
+        let is_tcp = f.key.protocol() == 6;
+        let init = f.initiator_side();
+        let tcp = if !is_tcp {
+            None
+        } else {
+            let hot = [&f.side[init].tcp, &f.side[init ^ 1].tcp];
+            Some(if take {
+                std::mem::take(&mut f.tcp).into_info(hot)
+            } else {
+                f.tcp.clone().into_info(hot)
+            })
+        };
+        if take && let Some(m) = tcp.as_ref().and_then(|t| t.mptcp.as_ref()) {
+            stats.mptcp_flows += 1;
+            stats.mptcp_connections += u64::from(m.version.is_some());
+        }
+        let k = &f.key;
+        let (initiator, initiator_port, responder, responder_port) = if f.a_is_initiator {
+            (k.a(), k.a_port(), k.b(), k.b_port())
+        } else {
+            (k.b(), k.b_port(), k.a(), k.a_port())
+        };
+        // ICMP's key "ports" are its message type (see dissect): not ports to export.
+        let (initiator_port, responder_port) = if matches!(k.protocol(), 1 | 58) {
+            (0, 0)
+        } else {
+            (initiator_port, responder_port)
+        };
+        FlowRecord {
+            initiator,
+            initiator_port,
+            responder,
+            responder_port,
+            protocol: k.protocol(),
+            ip_version: f.ip_version,
+            vlan: k.vlan(),
+            inner_vlan: f.inner_vlan,
+            mpls_top: f.mpls_top,
+            ingress: f.ingress,
+            dir: [f.side[init].stats, f.side[init ^ 1].stats],
+            tcp,
+            end_reason: reason,
+        }
     }
 }
 
@@ -544,22 +598,27 @@ impl Core {
         }
     }
 
-    /// Export every flow: walks the slab in memory order and clears the index in one pass
-    /// instead of removing flows one by one.
+    /// Export every flow: walks the slab in memory order, releasing each chunk of entries
+    /// once its flows are out, and clears the index in one pass instead of removing flows
+    /// one by one. The table is empty afterwards and grows again from nothing (its memory
+    /// goes back while the records leave, not in one walk over it afterwards).
     fn flush(&mut self, reason: EndReason, sink: &mut impl RecordSink) {
-        for idx in 0..self.slab.len() as u32 {
-            if self.slab[idx as usize].live {
-                self.slab[idx as usize].live = false;
-                if self.has_packets(idx) {
-                    let rec = self.record(idx, reason, true);
-                    sink.emit(rec);
+        let mut left = self.slab.len();
+        for mut chunk in self.slab.take_chunks() {
+            for f in chunk.iter_mut().take(left) {
+                if f.live {
+                    f.live = false;
+                    if f.has_packets() {
+                        sink.emit(f.record(&mut self.stats, reason, true));
+                    }
                 }
             }
+            left = left.saturating_sub(CHUNK);
         }
         self.index.clear();
         self.lru = List::EMPTY;
         self.age = List::EMPTY;
-        self.free = (0..self.slab.len() as u32).rev().collect();
+        self.free.clear();
         self.len = 0;
     }
 
@@ -650,8 +709,7 @@ impl Core {
     }
 
     fn has_packets(&self, idx: u32) -> bool {
-        let s = &self.slab[idx as usize].side;
-        s[0].stats.packets + s[1].stats.packets > 0
+        self.slab[idx as usize].has_packets()
     }
 
     /// Active timeout: emit what the flow has so far and restart its counters.
@@ -674,51 +732,7 @@ impl Core {
     }
 
     fn record(&mut self, idx: u32, reason: EndReason, take: bool) -> FlowRecord {
-        self.stats.records_by_reason[reason as usize] += 1;
-        let f = &mut self.slab[idx as usize];
-        let is_tcp = f.key.protocol() == 6;
-        let init = f.initiator_side();
-        let tcp = if !is_tcp {
-            None
-        } else {
-            let hot = [&f.side[init].tcp, &f.side[init ^ 1].tcp];
-            Some(if take {
-                std::mem::take(&mut f.tcp).into_info(hot)
-            } else {
-                f.tcp.clone().into_info(hot)
-            })
-        };
-        if take && let Some(m) = tcp.as_ref().and_then(|t| t.mptcp.as_ref()) {
-            self.stats.mptcp_flows += 1;
-            self.stats.mptcp_connections += u64::from(m.version.is_some());
-        }
-        let k = &f.key;
-        let (initiator, initiator_port, responder, responder_port) = if f.a_is_initiator {
-            (k.a(), k.a_port(), k.b(), k.b_port())
-        } else {
-            (k.b(), k.b_port(), k.a(), k.a_port())
-        };
-        // ICMP's key "ports" are its message type (see dissect): not ports to export.
-        let (initiator_port, responder_port) = if matches!(k.protocol(), 1 | 58) {
-            (0, 0)
-        } else {
-            (initiator_port, responder_port)
-        };
-        FlowRecord {
-            initiator,
-            initiator_port,
-            responder,
-            responder_port,
-            protocol: k.protocol(),
-            ip_version: f.ip_version,
-            vlan: k.vlan(),
-            inner_vlan: f.inner_vlan,
-            mpls_top: f.mpls_top,
-            ingress: f.ingress,
-            dir: [f.side[init].stats, f.side[init ^ 1].stats],
-            tcp,
-            end_reason: reason,
-        }
+        self.slab[idx as usize].record(&mut self.stats, reason, take)
     }
 
     fn push_lru(&mut self, idx: u32) {

@@ -1,9 +1,10 @@
 //! Capture-file source: classic pcap (µs and ns, either byte order) and pcapng.
 //!
-//! The file is read in blocks of 256 KiB by a thread of its own ([`ReadAhead`]) and frames
+//! The file is read in blocks of 2 MiB by a thread of its own ([`ReadAhead`]) and frames
 //! are handed out as slices of them, so reading costs the parser no system call and no
-//! allocation per packet, and the kernel's copy of the file runs beside it. The reader trusts nothing in the file: every length is checked against the
-//! buffer before it is used, and a file that ends in the middle of a record is reported as
+//! allocation per packet, and the kernel's copy of the file runs beside it. The reader
+//! trusts nothing in the file: every length is checked against the buffer before it is
+//! used, and a file that ends in the middle of a record is reported as
 //! [`SourceError::Truncated`] with the byte offset, after every complete frame before it was
 //! delivered.
 
@@ -540,13 +541,14 @@ mod tests {
 
     #[test]
     fn records_across_read_chunks_and_larger_than_a_chunk() {
-        // Records of many sizes, one of them bigger than a read block and some about the
-        // headroom before a block, so record headers and data straddle every kind of
-        // block boundary (tail moved into the headroom, and records gathered).
+        // Records of many sizes, the longest a record may be (many times the headroom, and
+        // bigger than a block if blocks are smaller) and some about the headroom before a
+        // block, so record headers and data straddle every kind of block boundary (tail
+        // moved into the headroom, and records gathered).
         use crate::source::read_ahead::BLOCK;
         let sizes: Vec<usize> = (0..3000)
             .map(|i| (i * 7919) % 1600)
-            .chain([BLOCK + 12_345, 3, MAX_RECORD])
+            .chain([(BLOCK + 12_345).min(MAX_RECORD - 1), 3, MAX_RECORD])
             .chain([HEADROOM - 17, HEADROOM - 16, HEADROOM, HEADROOM + 1, 5])
             .chain([HEADROOM - 16; 12])
             .chain((0..3000).map(|i| (i * 104_729) % 9000))

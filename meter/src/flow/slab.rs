@@ -123,6 +123,15 @@ impl<T> Slab<T> {
     }
 }
 
+impl<T> Slab<T> {
+    /// Entry `i` of the chunks made so far, used or not (a prefetch target for the
+    /// entries pushed next).
+    #[inline]
+    pub fn made(&self, i: usize) -> Option<&T> {
+        self.chunks.get(i / CHUNK)?.get(i % CHUNK)
+    }
+}
+
 impl<T> Index<usize> for Slab<T> {
     type Output = T;
     #[inline]

@@ -27,6 +27,8 @@ use super::{DirStats, EndReason, FlowKey, FlowRecord, RecordSink, prefetch};
 use crate::packet::{PacketMeta, anomaly, tcp_flags};
 
 const NIL: u32 = u32::MAX;
+/// New flows between the one whose slot is prefetched and the one made now.
+const CREATE_AHEAD: usize = 3;
 const NS: u64 = 1_000_000_000;
 
 const TCP_FIN_0: u8 = 1;
@@ -622,6 +624,8 @@ impl Core {
         self.len = 0;
     }
 
+    // Not inlined into the fold: a new flow is the rare case there.
+    #[inline(never)]
     fn create(
         &mut self,
         key: FlowKey,
@@ -672,6 +676,7 @@ impl Core {
             }
             None => self.slab.push(flow) as u32,
         };
+        self.prefetch_slot_ahead();
         self.index.insert(hash, idx);
         self.push_lru(idx);
         self.push_age(idx);
@@ -679,6 +684,24 @@ impl Core {
         self.stats.flows_created += 1;
         self.stats.peak_flows = self.stats.peak_flows.max(self.len as u64);
         idx
+    }
+
+    /// Bring in the entry that the creation [`CREATE_AHEAD`] after the next will fill:
+    /// storing a new flow first reads the slot (the old value is dropped), and a slot
+    /// not in cache made that read a stall of every new flow.
+    #[inline]
+    fn prefetch_slot_ahead(&self) {
+        let i = match self.free.len().checked_sub(CREATE_AHEAD + 1) {
+            Some(k) => self.free[k] as usize,
+            None if self.free.is_empty() => self.slab.len() + CREATE_AHEAD,
+            None => return,
+        };
+        if let Some(f) = self.slab.made(i) {
+            prefetch(f);
+            prefetch(&f.side[0]);
+            prefetch(&f.side[1]);
+            prefetch(&f.record_start_ns);
+        }
     }
 
     fn relink(&mut self, idx: u32) {

@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{Sender, bounded};
 use xdp_redirect::{AttachMode, Filter, ModeRequest, QueueCounters, XdpProgram};
 
 use crate::dissect::dissect;
@@ -27,7 +26,7 @@ use crate::metrics::{MetricsSnapshot, Protocol, QueueMetrics, XskStatistics};
 use crate::packet::{DropReason, LinkType, anomaly};
 use crate::pipeline::{
     BatchSink, CaptureCounters, CollectorBoard, EXPIRE_EVERY_NS, ExportPolicy, InlineMeter, Meter,
-    MeterStats, PipelineConfig, RecordBatch, RunResult, join_exporter, run_exporter,
+    MeterStats, PipelineConfig, RecordTx, RunResult, join_exporter, record_queue, run_exporter,
 };
 use crate::source::afxdp::{QueueSocket, SocketSettings, SocketStats};
 
@@ -425,7 +424,7 @@ struct WorkerOut {
 fn live_worker(
     mut sock: QueueSocket,
     table: TableConfig,
-    tx: Sender<RecordBatch>,
+    tx: RecordTx,
     stop: Arc<AtomicBool>,
     core: Option<usize>,
     gauges: Arc<WorkerGauges>,
@@ -512,7 +511,7 @@ pub fn run_live(
     }
 
     let board = CollectorBoard::default();
-    let (tx, rx) = bounded::<RecordBatch>(cfg.export_queue_batches.max(1));
+    let (tx, rx) = record_queue(cfg.export_queue_batches);
     let exporter_board = board.clone();
     let exporter = thread::Builder::new()
         .name("meter-export".into())

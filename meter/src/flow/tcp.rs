@@ -147,10 +147,12 @@ impl TcpDirInfo {
     /// IE 520 tcpOptionsFull as 32 big-endian octets (kind 0 = least significant bit of the
     /// last octet).
     pub fn tcp_options_full_be(&self) -> [u8; 32] {
+        let [w0, w1, w2, w3] = self.options_full;
         let mut out = [0u8; 32];
-        for (chunk, word) in out.chunks_exact_mut(8).zip(self.options_full.iter().rev()) {
-            chunk.copy_from_slice(&word.to_be_bytes());
-        }
+        out[..8].copy_from_slice(&w3.to_be_bytes());
+        out[8..16].copy_from_slice(&w2.to_be_bytes());
+        out[16..24].copy_from_slice(&w1.to_be_bytes());
+        out[24..].copy_from_slice(&w0.to_be_bytes());
         out
     }
 

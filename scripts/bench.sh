@@ -11,6 +11,9 @@
 #        snap length 128 (as `tcpdump -s 128`; octet counts use the wire length)
 #   64B: 10 M packets of 64 bytes, 5 M flows (two packets each, far apart): every other
 #        packet creates a flow
+#
+# The meter picks huge pages itself (README "Performance"): from the reserved pool when
+# vm.nr_hugepages has free pages, else transparent ones; each line says which it had.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
@@ -29,17 +32,18 @@ fi
 
 run() { # name file extra-args...
   local name=$1 file=$2; shift 2
-  local best=0 worst=0
+  local best=0 worst=0 pages=""
   for i in $(seq "$RUNS"); do
     local out
     out=$(target/release/meter --pcap "$file" --ipfix-file /dev/null --summary json "$@" 2>&1 >/dev/null | tail -1)
     local mpps
     mpps=$(python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["conservation_ok"], s; print("%.2f" % (s["packets"]/s["elapsed_secs"]/1e6))' "$out")
+    pages=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("huge_pages", "none"))' "$out")
     echo "  $name run $i: $mpps Mpps" >&2
     best=$(python3 -c "print(max($best, $mpps))")
     if [ "$worst" = 0 ]; then worst=$mpps; else worst=$(python3 -c "print(min($worst, $mpps))"); fi
   done
-  echo "$name: min $worst Mpps, best $best Mpps over $RUNS runs ($(nproc) cores, $(uname -r))"
+  echo "$name: min $worst Mpps, best $best Mpps over $RUNS runs ($(nproc) cores, $(uname -r), huge pages: $pages)"
 }
 [ "$WHICH" = 64B ] || run "mix 10M pkts / 1M flows, 1 worker" "$MIX"
 [ "$WHICH" = mix ] || run "64B 10M pkts / 5M flows, 1 worker" "$SMALL" --max-flows 8388608

@@ -62,7 +62,7 @@ fn quick_compare_writes_checked_results() {
         assert_eq!(r["metered_packets"], r["truth_packets"], "{r}");
         assert!(r["pps"].as_f64().unwrap() > 0.0);
         assert!(r["cpu_secs"].as_f64().unwrap() > 0.0);
-        assert!(r["peak_rss_kib"].as_u64().unwrap() > 0);
+        assert!(r["peak_memory_kib"].as_u64().unwrap() > 0);
     }
     assert!(
         limit

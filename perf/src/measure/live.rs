@@ -597,7 +597,7 @@ pub fn step(
     v["cpu_secs"] = json!(r.cpu_secs);
     v["cpu_percent"] =
         json!(100.0 * v["cpu_secs_while_sending"].as_f64().unwrap_or(0.0) / send_secs);
-    v["peak_rss_kib"] = json!(r.peak_rss_kib);
+    v["peak_memory_kib"] = json!(r.peak_memory_kib);
     v["totals_checked"] = json!(true);
     Ok(v)
 }

@@ -63,7 +63,7 @@ fn base(kind: &str, name: &str, truth: &TrafficTruth, r: &RunStats, secs: f64) -
         "bits_per_sec": bps,
         "cpu_secs": r.cpu_secs,
         "cpu_percent": 100.0 * r.cpu_secs / secs.max(1e-9),
-        "peak_rss_kib": r.peak_rss_kib,
+        "peak_memory_kib": r.peak_memory_kib,
         "exit_ok": r.status.is_some_and(|s| s.success()),
         "timed_out": r.timed_out,
     })

@@ -45,7 +45,7 @@ pub fn markdown(doc: &Value) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "# perf compare — {} ({} mode)\n\nMachine: {} cores, {}, Linux {}; transparent huge pages `{}`, GLIBC_TUNABLES `{}`. Rates are the best of the runs and (after the slash) the minimum; CPU is percent of one core over the measured part; memory is peak RSS.\n",
+        "# perf compare — {} ({} mode)\n\nMachine: {} cores, {}, Linux {}; transparent huge pages `{}`, GLIBC_TUNABLES `{}`. Rates are the best of the runs and (after the slash) the minimum; CPU is percent of one core over the measured part; memory is peak resident memory plus reserved huge pages held.\n",
         doc["date"].as_str().unwrap_or("?"),
         doc["mode"].as_str().unwrap_or("?"),
         doc["machine"]["cores"],
@@ -71,7 +71,7 @@ pub fn markdown(doc: &Value) -> String {
 
     let _ = writeln!(
         o,
-        "## Metering limit (one core, packets from memory, no I/O)\n\n| active flows / new flows per s | rate, Mpps (best / min) | Gbit/s | loss | CPU | peak RSS | flows created (timed) | evicted |\n|---|---|---|---|---|---|---|---|"
+        "## Metering limit (one core, packets from memory, no I/O)\n\n| active flows / new flows per s | rate, Mpps (best / min) | Gbit/s | loss | CPU | peak memory | flows created (timed) | evicted |\n|---|---|---|---|---|---|---|---|"
     );
     let lim = measured(&rows, "limit");
     let mut cells: BTreeMap<(u64, u64), Vec<&Value>> = BTreeMap::new();
@@ -93,7 +93,7 @@ pub fn markdown(doc: &Value) -> String {
                 f(&b, "bits_per_sec") / 1e9,
                 100.0 * f(&b, "loss"),
                 f(&b, "cpu_percent"),
-                u(&b, "peak_rss_kib") as f64 / 1024.0,
+                u(&b, "peak_memory_kib") as f64 / 1024.0,
                 u(&b, "flows_created_timed"),
                 u(&b, "evicted"),
             );
@@ -114,7 +114,7 @@ pub fn markdown(doc: &Value) -> String {
 
     let _ = writeln!(
         o,
-        "## Offline (capture file through the whole program)\n\n| meter | workers | rate, Mpps (best / min) | loss (collector vs truth) | totals checked by | CPU | peak RSS |\n|---|---|---|---|---|---|---|"
+        "## Offline (capture file through the whole program)\n\n| meter | workers | rate, Mpps (best / min) | loss (collector vs truth) | totals checked by | CPU | peak memory |\n|---|---|---|---|---|---|---|"
     );
     let off: Vec<&Value> = rows.iter().filter(|r| r["kind"] == "offline").collect();
     let mut groups: BTreeMap<(String, u64), Vec<&Value>> = BTreeMap::new();
@@ -138,7 +138,7 @@ pub fn markdown(doc: &Value) -> String {
                 100.0 * worst_loss,
                 b["check"].as_str().unwrap_or("?"),
                 f(&b, "cpu_percent"),
-                u(&b, "peak_rss_kib") as f64 / 1024.0
+                u(&b, "peak_memory_kib") as f64 / 1024.0
             );
         }
     }
@@ -150,7 +150,7 @@ pub fn markdown(doc: &Value) -> String {
             100.0 * f(r, "loss"),
             r["check"].as_str().unwrap_or("?"),
             f(r, "cpu_percent"),
-            u(r, "peak_rss_kib") as f64 / 1024.0
+            u(r, "peak_memory_kib") as f64 / 1024.0
         );
     }
     for r in off.iter().filter(|r| r["status"].is_string()) {
@@ -165,7 +165,7 @@ pub fn markdown(doc: &Value) -> String {
 
     let _ = writeln!(
         o,
-        "\n## Live (sender in a namespace → veth → meter)\n\n| meter | sender | offered, kpps | offered Mbit/s | loss | CPU | peak RSS |\n|---|---|---|---|---|---|---|"
+        "\n## Live (sender in a namespace → veth → meter)\n\n| meter | sender | offered, kpps | offered Mbit/s | loss | CPU | peak memory |\n|---|---|---|---|---|---|---|"
     );
     for r in rows.iter().filter(|r| r["kind"] == "live") {
         if r["offered_pps"].is_number() {
@@ -183,7 +183,7 @@ pub fn markdown(doc: &Value) -> String {
                 f(r, "offered_bits_per_sec") / 1e6,
                 100.0 * f(r, "loss"),
                 f(r, "cpu_percent"),
-                u(r, "peak_rss_kib") as f64 / 1024.0
+                u(r, "peak_memory_kib") as f64 / 1024.0
             );
         } else {
             let _ = writeln!(
@@ -421,7 +421,7 @@ mod tests {
             "memory": {"buffer_mib": 256, "latency_ns": 187.4, "random_lines_per_sec": 7.5e7, "chains": 32,
                 "first_touch_bytes_per_sec": 3.8e8, "rewrite_bytes_per_sec": 8.1e9}},
         "runs": [
-            {"kind": "limit", "active_flows": 1000, "new_flows_per_sec": 0, "pps": 5e6, "loss": 0.0, "cpu_percent": 99.0, "peak_rss_kib": 2048, "bits_per_sec": 1e9, "nominal_pps": 2e7, "size": "imix", "generator_pps": 3e7},
+            {"kind": "limit", "active_flows": 1000, "new_flows_per_sec": 0, "pps": 5e6, "loss": 0.0, "cpu_percent": 99.0, "peak_memory_kib": 2048, "bits_per_sec": 1e9, "nominal_pps": 2e7, "size": "imix", "generator_pps": 3e7},
             {"kind": "limit", "active_flows": 1000, "new_flows_per_sec": 0, "pps": 4e6, "loss": 0.0},
             {"kind": "offline", "meter": "softflowd", "workers": 1, "pps": 1e6, "loss": 0.1, "check": "nfdump", "active_flows": 1000},
             {"kind": "offline", "meter": "fprobe", "status": "not run", "reason": "live only"},

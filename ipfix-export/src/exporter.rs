@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::message::{self, MessageBuilder};
 use crate::template::Template;
 use crate::transport::{CollectorUrl, Session, io_text};
-use crate::value::RecordEncoder;
+use crate::value::{RecordBuf, RecordEncoder};
 
 /// Exporter settings.
 #[derive(Clone, Debug)]
@@ -161,7 +161,8 @@ pub struct Exporter {
     /// The current template set encoded as template-only messages.
     full: Vec<Vec<u8>>,
     sessions: Vec<Session>,
-    scratch: Vec<u8>,
+    /// Where `export_with` encodes a record before it goes into the message.
+    scratch: Option<Box<RecordBuf>>,
     last_index: usize,
     last_now: u32,
     encode_mismatches: u64,
@@ -186,7 +187,7 @@ impl Exporter {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as u32);
         Ok(Exporter {
-            scratch: Vec::with_capacity(builder.max_message_size()),
+            scratch: Some(RecordBuf::new()),
             builder,
             cfg,
             templates: Vec::new(),
@@ -274,15 +275,23 @@ impl Exporter {
         &mut self,
         tid: u16,
         now_secs: u32,
-        fill: impl FnOnce(&mut RecordEncoder<'_>),
+        fill: impl FnOnce(&mut RecordEncoder<'_, RecordBuf>),
     ) {
-        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut scratch = self.scratch.take().unwrap_or_else(RecordBuf::new);
         scratch.clear();
-        let mut enc = RecordEncoder::new(&mut scratch);
+        let mut enc = RecordEncoder::new(&mut *scratch);
         fill(&mut enc);
         self.encode_mismatches += u64::from(enc.mismatches);
-        self.export_record(tid, now_secs, &scratch);
-        self.scratch = scratch;
+        match scratch.record() {
+            Some(record) => self.export_record(tid, now_secs, record),
+            None => {
+                // Longer than any message: nothing can carry it.
+                self.last_now = now_secs;
+                self.malformed_records += 1;
+                self.lose(1);
+            }
+        }
+        self.scratch = Some(scratch);
     }
 
     /// Append one already encoded data record of template `tid`.

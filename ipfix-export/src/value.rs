@@ -64,15 +64,100 @@ pub trait FieldSink {
 /// Seconds between the NTP era 0 epoch (1900) and the Unix epoch (1970).
 const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
 
+/// Where a [`RecordEncoder`] appends octets.
+pub trait Octets {
+    fn extend_from_slice(&mut self, bytes: &[u8]);
+    fn push(&mut self, byte: u8);
+    fn zeros(&mut self, n: usize);
+}
+
+impl Octets for Vec<u8> {
+    #[inline(always)]
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        Vec::extend_from_slice(self, bytes);
+    }
+    #[inline(always)]
+    fn push(&mut self, byte: u8) {
+        Vec::push(self, byte);
+    }
+    fn zeros(&mut self, n: usize) {
+        self.resize(self.len() + n, 0);
+    }
+}
+
+/// Octets a [`RecordBuf`] holds: more than any IPFIX message.
+pub const RECORD_BUF_LEN: usize = 1 << 16;
+
+/// One data record's octets in a fixed array. Appending to it is a bounds check and a
+/// store: a `Vec` behind a reference is reloaded and capacity-checked at every append
+/// (the store could have changed it, as far as the compiler knows), which was a third of
+/// the exporter's instructions. What does not fit is dropped and the record marked
+/// overflowed (no message could carry it anyway).
+pub struct RecordBuf {
+    bytes: [u8; RECORD_BUF_LEN],
+    len: usize,
+    overflow: bool,
+}
+
+impl RecordBuf {
+    pub fn new() -> Box<RecordBuf> {
+        Box::new(RecordBuf {
+            bytes: [0; RECORD_BUF_LEN],
+            len: 0,
+            overflow: false,
+        })
+    }
+
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.overflow = false;
+    }
+
+    /// The record, or `None` if it overflowed.
+    pub fn record(&self) -> Option<&[u8]> {
+        if self.overflow {
+            None
+        } else {
+            self.bytes.get(..self.len)
+        }
+    }
+}
+
+impl Octets for RecordBuf {
+    #[inline(always)]
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        match self.bytes.get_mut(self.len..self.len + bytes.len()) {
+            Some(to) => {
+                to.copy_from_slice(bytes);
+                self.len += bytes.len();
+            }
+            None => self.overflow = true,
+        }
+    }
+    #[inline(always)]
+    fn push(&mut self, byte: u8) {
+        self.extend_from_slice(&[byte]);
+    }
+    fn zeros(&mut self, n: usize) {
+        match self.bytes.get_mut(self.len..self.len.saturating_add(n)) {
+            Some(to) => {
+                to.fill(0);
+                self.len += n;
+            }
+            None => self.overflow = true,
+        }
+    }
+}
+
 /// Binary encoder: appends each value to `buf` in its wire form.
-pub struct RecordEncoder<'b> {
-    pub buf: &'b mut Vec<u8>,
+pub struct RecordEncoder<'b, O: Octets = Vec<u8>> {
+    pub buf: &'b mut O,
     /// Values that did not fit their field (written as zeros).
     pub mismatches: u32,
 }
 
-impl<'b> RecordEncoder<'b> {
-    pub fn new(buf: &'b mut Vec<u8>) -> RecordEncoder<'b> {
+impl<'b, O: Octets> RecordEncoder<'b, O> {
+    pub fn new(buf: &'b mut O) -> RecordEncoder<'b, O> {
         RecordEncoder { buf, mismatches: 0 }
     }
 
@@ -81,7 +166,7 @@ impl<'b> RecordEncoder<'b> {
         if length == VARLEN {
             self.buf.push(0);
         } else {
-            self.buf.resize(self.buf.len() + usize::from(length), 0);
+            self.buf.zeros(usize::from(length));
         }
     }
 
@@ -169,8 +254,7 @@ impl<'b> RecordEncoder<'b> {
             self.buf.extend_from_slice(bytes);
         } else if bytes.len() <= usize::from(length) {
             self.buf.extend_from_slice(bytes);
-            self.buf
-                .resize(self.buf.len() + usize::from(length) - bytes.len(), 0);
+            self.buf.zeros(usize::from(length) - bytes.len());
         } else {
             self.mismatch(length);
         }
@@ -245,7 +329,7 @@ fn be32_of(v: u64) -> [u8; 32] {
     b
 }
 
-impl FieldSink for RecordEncoder<'_> {
+impl<O: Octets> FieldSink for RecordEncoder<'_, O> {
     // Inline: where the value's variant is known at the call (the profile's writers), the
     // dispatch below folds away.
     #[inline(always)]
@@ -347,6 +431,44 @@ mod tests {
             enc(Field::sized(iana::OCTET_DELTA_COUNT, 40), Value::U64(1)),
             (vec![0; 40], 1)
         );
+    }
+
+    #[test]
+    fn record_buf_holds_what_a_vec_would_and_marks_overflow() {
+        let fields = [
+            (Field::new(iana::SOURCE_TRANSPORT_PORT), Value::U16(0x1F90)),
+            (
+                Field::sized(iana::OCTET_DELTA_COUNT, 3),
+                Value::U64(0xABCDEF),
+            ),
+            (
+                Field::sized(iana::INFORMATION_ELEMENT_NAME, 6),
+                Value::Str("eth0"),
+            ),
+            (Field::new(iana::PROTOCOL_IDENTIFIER), Value::U8(17)),
+        ];
+        let (mut v, mut b) = (Vec::new(), RecordBuf::new());
+        let (mut ev, mut eb) = (RecordEncoder::new(&mut v), RecordEncoder::new(&mut *b));
+        for (f, x) in &fields {
+            ev.put(f, *x);
+            eb.put(f, *x);
+        }
+        assert_eq!(b.record(), Some(&v[..]));
+        assert_eq!(v.len(), 2 + 3 + 6 + 1);
+        b.clear();
+        assert_eq!(b.record(), Some(&[][..]));
+        let long = vec![7u8; RECORD_BUF_LEN - 1];
+        b.extend_from_slice(&long);
+        assert_eq!(b.record().map(<[u8]>::len), Some(RECORD_BUF_LEN - 1));
+        b.extend_from_slice(&[1, 2]);
+        assert_eq!(
+            b.record(),
+            None,
+            "past its size the record is marked overflowed"
+        );
+        b.clear();
+        b.zeros(RECORD_BUF_LEN + 1);
+        assert_eq!(b.record(), None);
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! Every capture of tcpdump's test corpus (real and deliberately malformed traffic) runs
 //! through the whole offline pipeline without a panic, and every packet read ends in
 //! exactly one exported record or one named drop counter. Every uniflow of those records
-//! also encodes to the same IPFIX bytes through the profile's fast writers as through its
-//! generic getters.
+//! also encodes to the same IPFIX bytes through the profile's section encoders into the
+//! exporter's fixed record buffer as through its generic getters into a vector.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use ipfix_export::value::RecordEncoder;
+use ipfix_export::value::{RecordBuf, RecordEncoder};
 use meter::export::profile::{Profile, Uniflow};
 use meter::export::{FlowOutput, OutputReport};
 use meter::flow::{FlowRecord, TableConfig};
@@ -31,17 +31,20 @@ struct Seen {
 }
 
 /// Counts what reaches the outputs, independently of the pipeline's own counters.
-struct Counting(Arc<Mutex<Seen>>, Profile);
+struct Counting(Arc<Mutex<Seen>>, Profile, Box<RecordBuf>);
 
 impl FlowOutput for Counting {
     fn write(&mut self, rec: &FlowRecord, _now: u32) {
         let mut s = self.0.lock().unwrap();
         for uf in Uniflow::of(rec, self.1.pen) {
             let spec = self.1.spec(&uf);
-            let (mut fast, mut generic) = (Vec::new(), Vec::new());
-            self.1.encode(spec, &uf, &mut RecordEncoder::new(&mut fast));
+            let mut generic = Vec::new();
+            self.2.clear();
+            self.1
+                .encode(spec, &uf, &mut RecordEncoder::new(&mut *self.2));
             self.1
                 .write(spec, &uf, &mut RecordEncoder::new(&mut generic));
+            let fast = self.2.record().unwrap_or_default();
             if fast != generic {
                 s.encodings_differ
                     .push(format!("{fast:02x?} / {generic:02x?}"));
@@ -91,7 +94,7 @@ fn check(
         },
         ..PipelineConfig::default()
     };
-    let out = Counting(seen.clone(), Profile::new(32473));
+    let out = Counting(seen.clone(), Profile::new(32473), RecordBuf::new());
     let r = match run_file(path, &cfg, vec![Box::new(out)]) {
         Ok(r) => r,
         // Files that are not captures at all (bad magic, empty) are refused up front.

@@ -11,7 +11,7 @@ use ipfix_export::ie::{Ie, enterprise as ent, iana};
 use ipfix_export::options;
 use ipfix_export::template::{Field, Template};
 use ipfix_export::transport::CollectorUrl;
-use ipfix_export::value::{FieldSink, RecordEncoder, Value};
+use ipfix_export::value::{FieldSink, Octets, RecordEncoder, Value};
 
 use super::profile::{Profile, Uniflow};
 use super::{FlowOutput, OutputReport};
@@ -101,7 +101,7 @@ impl IpfixOutput {
 }
 
 fn fill_by_ie(
-    enc: &mut RecordEncoder<'_>,
+    enc: &mut RecordEncoder<'_, impl Octets>,
     t: &Template,
     value_of: &impl Fn(&Ie) -> Value<'static>,
 ) {

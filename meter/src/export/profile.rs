@@ -17,7 +17,7 @@ use std::ops::Range;
 
 use ipfix_export::ie::{self, Ie, enterprise as ent, iana};
 use ipfix_export::template::{Field, Template};
-use ipfix_export::value::{FieldSink, RecordEncoder, Value};
+use ipfix_export::value::{FieldSink, Octets, RecordEncoder, Value};
 
 use crate::flow::mptcp::{MptcpConnInfo, MptcpDirInfo};
 use crate::flow::tcp::TcpDirInfo;
@@ -208,9 +208,6 @@ pub struct Spec {
     pub getters: Vec<Getter>,
     /// The template's sections and their fields' places in it.
     sections: Vec<(Section, Range<usize>)>,
-    /// Octets of a data record (variable-length fields counted as their 255 marker): a
-    /// reservation that covers the usual record at once.
-    record_len: usize,
 }
 
 /// The default profile, built once for a PEN.
@@ -252,8 +249,7 @@ impl Profile {
 
     /// Encode the uniflow as a binary data record of the spec's template: what
     /// [`Profile::write`] into a [`RecordEncoder`] gives, faster.
-    pub fn encode(&self, spec: &Spec, uf: &Uniflow<'_>, enc: &mut RecordEncoder<'_>) {
-        enc.buf.reserve(spec.record_len);
+    pub fn encode(&self, spec: &Spec, uf: &Uniflow<'_>, enc: &mut RecordEncoder<'_, impl Octets>) {
         for (section, range) in &spec.sections {
             let fields = spec.template.fields.get(range.clone()).unwrap_or_default();
             section.encode(fields, uf, enc);
@@ -344,7 +340,7 @@ macro_rules! section {
         }
 
         #[inline(always)]
-        fn $encode(fields: &[Field], $u: &Uniflow<'_>, enc: &mut RecordEncoder<'_>) {
+        fn $encode(fields: &[Field], $u: &Uniflow<'_>, enc: &mut RecordEncoder<'_, impl Octets>) {
             // One length check, so that the constant indices below need none.
             let count = [$(stringify!($field)),*].len();
             if fields.len() != count {
@@ -482,7 +478,7 @@ impl Section {
     }
 
     #[inline(always)]
-    fn encode(self, fields: &[Field], uf: &Uniflow<'_>, enc: &mut RecordEncoder<'_>) {
+    fn encode(self, fields: &[Field], uf: &Uniflow<'_>, enc: &mut RecordEncoder<'_, impl Octets>) {
         match self {
             Section::Ipv4Addresses => encode_ipv4_addresses(fields, uf, enc),
             Section::Ipv6Addresses => encode_ipv6_addresses(fields, uf, enc),
@@ -531,13 +527,11 @@ fn build_spec(kind: Kind, pen: u32, flags_len: u16) -> Spec {
         }
         sections.push((section, start..fields.len()));
     }
-    let record_len = fields.iter().map(|f| usize::from(f.length)).sum();
     Spec {
         kind,
         template: Template::new(kind.template_id(), fields),
         getters,
         sections,
-        record_len,
     }
 }
 

@@ -186,8 +186,11 @@ impl BatchSink {
         if self.batch.is_empty() {
             return;
         }
-        let next =
-            (self.tx.spent.try_recv().ok()).unwrap_or_else(|| Vec::with_capacity(RECORD_BATCH));
+        let next = self
+            .tx
+            .spent
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(RECORD_BATCH));
         let batch = std::mem::replace(&mut self.batch, next);
         let lost = match self.policy {
             ExportPolicy::Block => self.tx.full.send(batch).err().map(|e| e.0),
@@ -282,7 +285,9 @@ pub(crate) fn run_exporter(
                     }
                 }
                 batch.clear();
-                // Full when the workers hold enough already: then this one is freed.
+                // A worker makes a batch only when none came back, so the batches that
+                // exist are never more than before recycling (queue, exporter, one per
+                // worker); a full return queue just frees this one.
                 let _ = rx.spent.try_send(batch);
                 if now != last_tick {
                     last_tick = now;

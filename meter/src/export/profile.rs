@@ -312,20 +312,6 @@ struct Settings {
     options_len: u16,
 }
 
-/// A run of fields that always appear together and in this order; a template is a list
-/// of sections (see [`sections_of`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Section {
-    Ipv4Addresses,
-    Ipv6Addresses,
-    Common,
-    Ipv6,
-    Icmpv4,
-    Icmpv6,
-    Tcp,
-    Mptcp,
-}
-
 /// One section from one expression per field: `$fields` makes the section's template
 /// fields with their getters (JSON, any [`FieldSink`]), `$encode` writes the same
 /// expressions straight into a binary record, so the two cannot disagree. The encoder is
@@ -463,33 +449,48 @@ section!(mptcp, encode_mptcp, |s, u| [
         },
 ]);
 
-impl Section {
-    fn fields(self, s: &Settings) -> Vec<(Field, Getter)> {
-        match self {
-            Section::Ipv4Addresses => ipv4_addresses(s),
-            Section::Ipv6Addresses => ipv6_addresses(s),
-            Section::Common => common(s),
-            Section::Ipv6 => ipv6(s),
-            Section::Icmpv4 => icmpv4(s),
-            Section::Icmpv6 => icmpv6(s),
-            Section::Tcp => tcp(s),
-            Section::Mptcp => mptcp(s),
+/// The sections and the functions `section!` made for each: one list, from which the enum
+/// and both dispatches are made.
+macro_rules! sections {
+    ($($variant:ident => $fields:ident, $encode:ident;)*) => {
+        /// A run of fields that always appear together and in this order; a template is a
+        /// list of sections (see [`sections_of`]).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        enum Section {
+            $($variant),*
         }
-    }
 
-    #[inline(always)]
-    fn encode(self, fields: &[Field], uf: &Uniflow<'_>, enc: &mut RecordEncoder<'_, impl Octets>) {
-        match self {
-            Section::Ipv4Addresses => encode_ipv4_addresses(fields, uf, enc),
-            Section::Ipv6Addresses => encode_ipv6_addresses(fields, uf, enc),
-            Section::Common => encode_common(fields, uf, enc),
-            Section::Ipv6 => encode_ipv6(fields, uf, enc),
-            Section::Icmpv4 => encode_icmpv4(fields, uf, enc),
-            Section::Icmpv6 => encode_icmpv6(fields, uf, enc),
-            Section::Tcp => encode_tcp(fields, uf, enc),
-            Section::Mptcp => encode_mptcp(fields, uf, enc),
+        impl Section {
+            fn fields(self, s: &Settings) -> Vec<(Field, Getter)> {
+                match self {
+                    $(Section::$variant => $fields(s)),*
+                }
+            }
+
+            #[inline(always)]
+            fn encode(
+                self,
+                fields: &[Field],
+                uf: &Uniflow<'_>,
+                enc: &mut RecordEncoder<'_, impl Octets>,
+            ) {
+                match self {
+                    $(Section::$variant => $encode(fields, uf, enc)),*
+                }
+            }
         }
-    }
+    };
+}
+
+sections! {
+    Ipv4Addresses => ipv4_addresses, encode_ipv4_addresses;
+    Ipv6Addresses => ipv6_addresses, encode_ipv6_addresses;
+    Common => common, encode_common;
+    Ipv6 => ipv6, encode_ipv6;
+    Icmpv4 => icmpv4, encode_icmpv4;
+    Icmpv6 => icmpv6, encode_icmpv6;
+    Tcp => tcp, encode_tcp;
+    Mptcp => mptcp, encode_mptcp;
 }
 
 /// The sections of a template, in order.

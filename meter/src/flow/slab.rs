@@ -121,9 +121,7 @@ impl<T> Slab<T> {
         }
         self.chunks.get(i / CHUNK)?.get(i % CHUNK)
     }
-}
 
-impl<T> Slab<T> {
     /// Entry `i` of the chunks made so far, used or not (a prefetch target for the
     /// entries pushed next).
     #[inline]

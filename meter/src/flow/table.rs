@@ -179,25 +179,24 @@ impl Flow {
     /// ends), else copies it (an active-timeout record).
     fn record(&mut self, stats: &mut TableStats, reason: EndReason, take: bool) -> FlowRecord {
         stats.records_by_reason[reason as usize] += 1;
-        let f = self;
-        let is_tcp = f.key.protocol() == 6;
-        let init = f.initiator_side();
+        let is_tcp = self.key.protocol() == 6;
+        let init = self.initiator_side();
         let tcp = if !is_tcp {
             None
         } else {
-            let hot = [&f.side[init].tcp, &f.side[init ^ 1].tcp];
+            let hot = [&self.side[init].tcp, &self.side[init ^ 1].tcp];
             Some(if take {
-                std::mem::take(&mut f.tcp).into_info(hot)
+                std::mem::take(&mut self.tcp).into_info(hot)
             } else {
-                f.tcp.clone().into_info(hot)
+                self.tcp.clone().into_info(hot)
             })
         };
         if take && let Some(m) = tcp.as_ref().and_then(|t| t.mptcp.as_ref()) {
             stats.mptcp_flows += 1;
             stats.mptcp_connections += u64::from(m.version.is_some());
         }
-        let k = &f.key;
-        let (initiator, initiator_port, responder, responder_port) = if f.a_is_initiator {
+        let k = &self.key;
+        let (initiator, initiator_port, responder, responder_port) = if self.a_is_initiator {
             (k.a(), k.a_port(), k.b(), k.b_port())
         } else {
             (k.b(), k.b_port(), k.a(), k.a_port())
@@ -214,12 +213,12 @@ impl Flow {
             responder,
             responder_port,
             protocol: k.protocol(),
-            ip_version: f.ip_version,
+            ip_version: self.ip_version,
             vlan: k.vlan(),
-            inner_vlan: f.inner_vlan,
-            mpls_top: f.mpls_top,
-            ingress: f.ingress,
-            dir: [f.side[init].stats, f.side[init ^ 1].stats],
+            inner_vlan: self.inner_vlan,
+            mpls_top: self.mpls_top,
+            ingress: self.ingress,
+            dir: [self.side[init].stats, self.side[init ^ 1].stats],
             tcp,
             end_reason: reason,
         }

@@ -214,14 +214,10 @@ impl CaptureReader {
             .get(s..s + PCAP_RECORD_HEADER_LEN)
             .and_then(|h| <[u8; PCAP_RECORD_HEADER_LEN]>::try_from(h).ok())
             .unwrap_or_default();
-        let word = |i: usize| {
-            let v = u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
-            if swapped { v.swap_bytes() } else { v }
-        };
-        let ts_sec = word(0) as u64;
-        let ts_frac = word(4) as u64;
-        let caplen = word(8) as usize;
-        let wire_len = word(12);
+        let ts_sec = read_u32(&header, 0, swapped) as u64;
+        let ts_frac = read_u32(&header, 4, swapped) as u64;
+        let caplen = read_u32(&header, 8, swapped) as usize;
+        let wire_len = read_u32(&header, 12, swapped);
         if caplen > MAX_RECORD {
             return Err(SourceError::Corrupt(
                 self.path.clone(),

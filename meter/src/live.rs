@@ -8,8 +8,10 @@
 //! ([`ExportPolicy::Drop`], counted).
 //!
 //! Stopping: the caller sets the stop flag (SIGINT/SIGTERM). The XDP program is detached
-//! first, so no new frames arrive; each worker then empties its receive ring, flushes its
-//! table and reports its socket's XDP_STATISTICS. Every frame the program redirected is
+//! first, so no new frames arrive, and only then are the workers told to finish (a flag of
+//! their own: a worker that stopped on the caller's flag could empty its ring before the
+//! detach and miss the frames redirected in between); each worker then empties its
+//! receive ring, flushes its table and reports its socket's XDP_STATISTICS. Every frame the program redirected is
 //! then either metered or in a socket loss counter.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -32,6 +34,10 @@ use crate::source::afxdp::{QueueSocket, SocketSettings, SocketStats};
 
 /// Longest a worker sleeps in poll without traffic.
 pub const IDLE_TICK_MS: i32 = 100;
+/// How long a stopping worker waits for one more frame before its ring counts as empty: a
+/// frame the program redirected is written into the ring at the end of the (other core's)
+/// receive poll that ran it, microseconds later, which may be after the detach.
+const FINAL_DRAIN_MS: i32 = 10;
 
 /// What to capture and how.
 #[derive(Debug, Clone)]
@@ -425,7 +431,7 @@ fn live_worker(
     mut sock: QueueSocket,
     table: TableConfig,
     tx: RecordTx,
-    stop: Arc<AtomicBool>,
+    detached: Arc<AtomicBool>,
     core: Option<usize>,
     gauges: Arc<WorkerGauges>,
 ) -> WorkerOut {
@@ -438,7 +444,7 @@ fn live_worker(
     );
     let mut t = WorkerTotals::default();
     let mut next_expire = 0u64;
-    while !stop.load(Ordering::Relaxed) {
+    while !detached.load(Ordering::Acquire) {
         meter_batch(&mut sock, &mut m, IDLE_TICK_MS, &mut t);
         let now = wall_ns();
         if now >= next_expire {
@@ -447,8 +453,9 @@ fn live_worker(
             next_expire = now + EXPIRE_EVERY_NS;
         }
     }
-    // The program is detached: whatever is still in the ring is the last of it.
-    while meter_batch(&mut sock, &mut m, 0, &mut t) > 0 {}
+    // The program is detached: whatever is still in the ring, or on its way into it from
+    // a receive poll that ran the program just before the detach, is the last of it.
+    while meter_batch(&mut sock, &mut m, FINAL_DRAIN_MS, &mut t) > 0 {}
     let mut stats = t.stats;
     m.drain();
     m.table.flush(EndReason::Forced, &mut m.sink);
@@ -526,17 +533,22 @@ pub fn run_live(
             .collect(),
         notes,
     };
+    // Set once the program is detached: the workers' signal to empty their rings and end.
+    let detached = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::with_capacity(plan.len());
     let mut gauges = Vec::with_capacity(plan.len());
     for (sock, &(queue, core)) in sockets.into_iter().zip(&plan) {
-        let (tx, stop, table) = (tx.clone(), stop.clone(), cfg.table);
+        let (tx, detached_w, table) = (tx.clone(), detached.clone(), cfg.table);
         let g = Arc::new(WorkerGauges::default());
         gauges.push((queue, g.clone()));
         let zero_copy = sock.zero_copy;
         let h = thread::Builder::new()
             .name(format!("meter-q{queue}"))
-            .spawn(move || live_worker(sock, table, tx, stop, core, g))
-            .map_err(|e| LiveError(format!("cannot start a thread: {e}")))?;
+            .spawn(move || live_worker(sock, table, tx, detached_w, core, g))
+            .map_err(|e| {
+                detached.store(true, Ordering::Release);
+                LiveError(format!("cannot start a thread: {e}"))
+            })?;
         handles.push((queue, core, zero_copy, h));
     }
     drop(tx);
@@ -556,6 +568,7 @@ pub fn run_live(
                 Err(e) => {
                     stop.store(true, Ordering::Relaxed);
                     program.detach();
+                    detached.store(true, Ordering::Release);
                     for (_, _, _, h) in handles {
                         let _ = h.join();
                     }
@@ -577,6 +590,7 @@ pub fn run_live(
         thread::park_timeout(std::time::Duration::from_millis(IDLE_TICK_MS as u64));
     }
     program.detach();
+    detached.store(true, Ordering::Release);
 
     let mut stats = MeterStats {
         idle_timeout_secs: cfg.table.idle_timeout_ns / 1_000_000_000,

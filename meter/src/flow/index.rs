@@ -46,7 +46,9 @@ impl Bucket {
         passed: 0,
     };
 
-    /// Bit `i` set when slot `i` holds tag `t`.
+    /// Bit `2 i` set when slot `i` holds tag `t` (see [`first_slot`]): the compare's
+    /// own mask, one bit kept per 16-bit lane. Folding it to one bit per slot took nine
+    /// instructions per lookup that the slot's number does not need.
     #[inline(always)]
     fn matching(&self, t: u16) -> u32 {
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
@@ -55,31 +57,25 @@ impl Bucket {
                 cmp_eq_mask_i16_m128i, m128i, move_mask_i8_m128i, set_splat_i16_m128i,
             };
             let eq = cmp_eq_mask_i16_m128i(m128i::from(self.tags), set_splat_i16_m128i(t as i16));
-            // Two mask bits per 16-bit lane; keep one and fold them to one bit per slot.
-            let m = move_mask_i8_m128i(eq) as u32 & 0x5555;
-            pack_even_bits(m)
+            // Two mask bits per 16-bit lane; keep the low one.
+            move_mask_i8_m128i(eq) as u32 & 0x5555
         }
         #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
         {
             let mut m = 0;
             for (i, &x) in self.tags.iter().enumerate() {
-                m |= u32::from(x == t) << i;
+                m |= u32::from(x == t) << (2 * i);
             }
             m
         }
     }
 }
 
-/// Bits 0, 2, 4, ... 14 of `m` moved to bits 0..7 (a software `pext` with mask 0x5555).
+/// The slot of the lowest match in a [`Bucket::matching`] mask (clearing that match is
+/// `m &= m - 1`, as for one bit per slot).
 #[inline(always)]
-#[cfg_attr(
-    not(all(target_arch = "x86_64", target_feature = "sse2")),
-    allow(dead_code)
-)]
-fn pack_even_bits(m: u32) -> u32 {
-    let m = (m | m >> 1) & 0x3333;
-    let m = (m | m >> 2) & 0x0F0F;
-    (m | m >> 4) & 0x00FF
+fn first_slot(m: u32) -> usize {
+    m.trailing_zeros() as usize / 2
 }
 
 pub struct FlowIndex {
@@ -129,7 +125,7 @@ impl FlowIndex {
     pub fn first_candidate(&self, hash: u64) -> Option<u32> {
         let b = self.buckets.get(self.home(hash))?;
         let m = b.matching(tag(hash));
-        b.idx.get(m.trailing_zeros() as usize).copied()
+        b.idx.get(first_slot(m)).copied()
     }
 
     /// Find the entry for which `is_it(slab index)` holds among those with this hash's tag.
@@ -141,7 +137,7 @@ impl FlowIndex {
             let bucket = self.buckets.get(b)?;
             let mut m = bucket.matching(t);
             while m != 0 {
-                if let Some(&i) = bucket.idx.get(m.trailing_zeros() as usize)
+                if let Some(&i) = bucket.idx.get(first_slot(m))
                     && is_it(i)
                 {
                     return Some(i);
@@ -164,7 +160,7 @@ impl FlowIndex {
             let bucket = &mut self.buckets[b];
             let free = bucket.matching(FREE);
             if free != 0 {
-                let i = free.trailing_zeros() as usize;
+                let i = first_slot(free);
                 bucket.tags[i] = tag(hash);
                 bucket.idx[i] = idx;
                 // Count this entry on every bucket it passed.
@@ -197,7 +193,7 @@ impl FlowIndex {
             let bucket = &mut self.buckets[b];
             let mut m = bucket.matching(t);
             while m != 0 {
-                let i = m.trailing_zeros() as usize;
+                let i = first_slot(m);
                 if bucket.idx[i] == idx {
                     bucket.tags[i] = FREE;
                     let mut p = home;
@@ -254,12 +250,16 @@ mod tests {
             b.tags[i] = 0x8001 + 2 * i as u16;
         }
         for i in 0..SLOTS {
-            assert_eq!(b.matching(0x8001 + 2 * i as u16), 1 << i);
+            let m = b.matching(0x8001 + 2 * i as u16);
+            assert_eq!(m, 1 << (2 * i));
+            assert_eq!(first_slot(m), i);
         }
         assert_eq!(b.matching(0x7fff), 0);
         b.tags[3] = b.tags[6];
-        assert_eq!(b.matching(b.tags[6]), 1 << 3 | 1 << 6);
-        assert_eq!(Bucket::EMPTY.matching(FREE), 0xFF);
+        let m = b.matching(b.tags[6]);
+        assert_eq!(m, 1 << 6 | 1 << 12);
+        assert_eq!((first_slot(m), first_slot(m & (m - 1))), (3, 6));
+        assert_eq!(Bucket::EMPTY.matching(FREE), 0x5555);
     }
 
     #[test]

@@ -26,12 +26,12 @@ use crate::r#gen::traffic::{FrameArena, SizeMix, TrafficGen, TrafficParams};
 const EXPIRE_EVERY_NS: u64 = 100_000_000;
 const SNAPLEN: u32 = 128;
 /// Packets generated and then metered per chunk: one receive ring's worth (the meter's
-/// default `--umem-frames`). A live meter reads each frame soon after the NIC or the
+/// default `--umem-frames`, 16 384). A live meter reads each frame soon after the NIC or the
 /// kernel wrote it, from cache; so does this measurement, with 2.5 MB of frames. A chunk
 /// of 262 144 (40 MB) left the frames in memory and streamed them in at two lines per
 /// packet on top of the table's, which cost a quarter of the rate at 1 M flows (12 against
 /// 16 Mpps, same build): that is the harness's cost, not the flow table's.
-pub const DEFAULT_CHUNK: usize = 1 << 14;
+pub const DEFAULT_CHUNK: usize = meter::source::afxdp::DEFAULT_UMEM_FRAMES as usize;
 
 /// One cell of the grid.
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@
 //! perf traffic --out FILE [--flows N] [--new-flows N] [--rate PPS] [--packets N]
 //!              [--size 64|imix|campus|N] [--snaplen N] [--seed S] [--uniform]
 //! perf limit --flows N --new-flows N [--packets N] [--rate PPS] [--size S] [--seed S]
-//! perf memory [--mib N] [--accesses N]
+//! perf memory [--mib N] [--accesses N] [--pattern-flows N] [--pattern-packets N]
 //! perf compare --out DIR [--quick] [--runs N] [--meter PATH] [--peer NAME=TEMPLATE]...
 //!              [--no-peers] [--no-limit] [--no-offline] [--no-live] [--rate PPS]
 //!              [--sender auto|tcpreplay|trafgen]
@@ -134,6 +134,13 @@ enum Cmd {
         /// Timed accesses per figure.
         #[arg(long, default_value_t = 4_000_000)]
         accesses: usize,
+        /// Flows whose table footprint the access-pattern probe replays (32 + 256 MiB per
+        /// million); 0 skips it.
+        #[arg(long, default_value_t = 1_000_000)]
+        pattern_flows: usize,
+        /// Packets per figure of the access-pattern probe.
+        #[arg(long, default_value_t = 4_000_000)]
+        pattern_packets: usize,
     },
     /// Run every measurement, ours and the peers', and write results.json, results.md and
     /// SVG plots into --out.
@@ -258,9 +265,18 @@ fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
-        Cmd::Memory { mib, accesses } => {
-            let p = measure::memory::probe(mib, accesses, 1);
-            println!("{}", p.to_json());
+        Cmd::Memory {
+            mib,
+            accesses,
+            pattern_flows,
+            pattern_packets,
+        } => {
+            let mut v = measure::memory::probe(mib, accesses, 1).to_json();
+            if pattern_flows > 0 {
+                v["table_pattern"] =
+                    measure::memory::pattern_probe(pattern_flows, pattern_packets, 1).to_json();
+            }
+            println!("{v}");
             Ok(())
         }
         Cmd::Limit {

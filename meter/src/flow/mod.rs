@@ -18,9 +18,10 @@ use crate::packet::{Addr, PacketMeta};
 use tcp::TcpConnInfo;
 
 /// Ask the CPU to bring the cache line holding `x` in, without waiting for it. A hint: it
-/// never faults and has no effect on results, only on when memory is read.
+/// never faults and has no effect on results, only on when memory is read. Public so
+/// `perf memory` replays the table's pattern with the table's own prefetch.
 #[inline(always)]
-pub(crate) fn prefetch<T>(x: &T) {
+pub fn prefetch<T>(x: &T) {
     #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
     safe_arch::prefetch_t0(x);
     #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]

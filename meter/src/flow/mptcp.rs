@@ -635,6 +635,19 @@ impl MptcpConnInfo {
         }
     }
 
+    /// Bring in the fields a DSS sent in direction `dir` changes (a prefetch hint: the
+    /// flow table issues it a few packets before the segment is folded).
+    #[inline]
+    pub fn prefetch_dss(&self, dir: usize) {
+        let d = dir.min(1);
+        let di = &self.dir[d];
+        crate::flow::prefetch(&self.last_map[d]);
+        crate::flow::prefetch(&di.subtypes);
+        crate::flow::prefetch(&di.dsn_last);
+        crate::flow::prefetch(&di.mapped_octets);
+        crate::flow::prefetch(&di.data_ack_last);
+    }
+
     /// Restart the delta counters (after an export).
     pub fn reset_deltas(&mut self) {
         for di in &mut self.dir {

@@ -6,7 +6,8 @@
 //! at the load that keeps probes short that is twice the entry memory, and measured side
 //! by side it was a fifth slower at 1 M flows (README "What bounds it"). Packets
 //! go through a three-stage software pipeline (bucket prefetch, entry prefetch, fold; see
-//! [`FlowTable::commit`]) and are folded in order, so the memory accesses of consecutive
+//! [`FlowTable::commit`]; segments with more options than usual also get their MPTCP
+//! state prefetched half-way between the last two) and are folded in order, so the memory accesses of consecutive
 //! packets overlap each other and the parsing of the next ones instead of queueing.
 //! Two intrusive lists order the entries:
 //! - the *LRU list* by last packet time: idle expiry pops from its head, and when the table
@@ -257,6 +258,10 @@ const LAG: usize = 8;
 const KEY_DELAY: usize = 1;
 /// Packets committed and not folded, at most.
 const IN_FLIGHT: usize = KEY_DELAY + 2 * LAG;
+/// Packets a committed packet waits before its MPTCP state is prefetched: half-way
+/// between its entry's prefetch and its fold, so the entry's last line has arrived and the
+/// state has as long again.
+const MPTCP_STAGE: usize = KEY_DELAY + LAG + LAG / 2;
 /// Pipeline slots: a power of two above the packets in flight.
 const RING: usize = 32;
 const _: () = assert!(RING.is_power_of_two() && RING > IN_FLIGHT);
@@ -268,6 +273,10 @@ struct Prep {
     key: FlowKey,
     hash: u64,
     src_is_a: bool,
+    /// A TCP segment with more options than NOP-NOP-timestamp (MPTCP's DSS, a handshake):
+    /// its candidate's last line was prefetched, and the MPTCP stage looks at what that
+    /// line points to.
+    more_options: bool,
     candidate: u32,
 }
 
@@ -277,6 +286,7 @@ impl Default for Prep {
             key: FlowKey::default(),
             hash: 0,
             src_is_a: false,
+            more_options: false,
             candidate: NIL,
         }
     }
@@ -353,8 +363,11 @@ impl FlowTable {
     /// just stored by the parser in pieces, and reading them back as whole words would
     /// wait for those stores); the packet `LAG` before that reads its (now cached)
     /// bucket and prefetches the candidate entry's key line and the side line it will
-    /// change (for a SYN also the line its handshake options go to); the packet `LAG`
-    /// before that is folded into its flow, mostly from cache. Prefetches retire at once, so
+    /// change (for a SYN or a segment with more options than NOP-NOP-timestamp also the
+    /// line its handshake options and MPTCP state's pointer are in); the packet `LAG`
+    /// before that is folded into its flow, mostly from cache. Half-way between the last
+    /// two, such a segment has the MPTCP state its entry points to prefetched (else it
+    /// waits for two misses in turn). Prefetches retire at once, so
     /// the misses of `2 * LAG` packets are in flight together; and because the caller
     /// parses the next packet in between, that work overlaps them too (a batch that
     /// parses 256 packets and then looks up 256 leaves the memory idle for the first half
@@ -371,6 +384,10 @@ impl FlowTable {
         if p.pending >= KEY_DELAY + LAG {
             let j = i.wrapping_sub(KEY_DELAY + LAG) % RING;
             self.core.prefetch_entry(&p.pkts[j], &mut p.prep[j]);
+        }
+        if p.pending >= MPTCP_STAGE {
+            let j = i.wrapping_sub(MPTCP_STAGE) % RING;
+            self.core.prefetch_rare(&p.prep[j]);
         }
         if p.pending == IN_FLIGHT {
             let j = i.wrapping_sub(IN_FLIGHT) % RING;
@@ -464,6 +481,7 @@ impl Core {
             key,
             hash,
             src_is_a,
+            more_options: false,
             candidate: NIL,
         }
     }
@@ -479,10 +497,28 @@ impl Core {
             prefetch(f);
             prefetch(&f.side[usize::from(!prep.src_is_a)]);
             // A SYN (the SYN-ACK of a known flow) writes the ISN and the options of the
-            // handshake in the entry's last line.
-            if pkt.tcp_flags & tcp_flags::SYN != 0 {
+            // handshake in the entry's last line; a segment with options beyond
+            // NOP-NOP-timestamp (MPTCP's DSS on every data segment) may read it, and
+            // what it points to (the MPTCP stage).
+            let more_options = pkt.tcp_options_len > 12;
+            if pkt.tcp_flags & tcp_flags::SYN != 0 || more_options {
                 prefetch(&f.tcp);
+                prep.more_options = more_options;
             }
+        }
+    }
+
+    /// Between stages 2 and 3, for a segment with more options than usual: the entry's
+    /// last line has arrived, so bring in the MPTCP state it points to (else a segment of
+    /// an MPTCP flow no cache holds waits for two misses in turn when it is folded). Reads
+    /// only that line and the key line, both prefetched at stage 2.
+    #[inline]
+    fn prefetch_rare(&self, prep: &Prep) {
+        if prep.more_options
+            && let Some(f) = self.slab.get(prep.candidate as usize)
+        {
+            f.tcp
+                .prefetch_rare(usize::from(prep.src_is_a != f.a_is_initiator));
         }
     }
 
@@ -494,6 +530,7 @@ impl Core {
             hash,
             src_is_a,
             candidate,
+            ..
         } = prep;
         if pkt.ts_ns > self.clock_ns {
             self.clock_ns = pkt.ts_ns;
@@ -1104,6 +1141,24 @@ mod tests {
             };
             let mut p = pkt(0, a, 1000 + (x >> 32) as u16 % 3, b, 80, proto, f);
             p.ts_ns = i * 3_000_000;
+            if proto == 6 && x >> 44 & 3 == 0 {
+                // MPTCP options (MP_CAPABLE on a SYN, else a DSS), so the stage that
+                // prefetches MPTCP state runs on candidates that may be stale too.
+                p = with_options(p, i as u32);
+                let mut opts = p.tcp_options[..usize::from(p.tcp_options_len)].to_vec();
+                if f & S != 0 {
+                    opts.extend([30, 4, 0x01, 0x81]);
+                } else {
+                    opts.extend([30, 18, 0x20, 0x05]);
+                    opts.extend((i as u32).to_be_bytes());
+                    opts.extend((i as u32 * 7).to_be_bytes());
+                    opts.extend((i as u32 * 3).to_be_bytes());
+                    opts.extend(100u16.to_be_bytes());
+                }
+                let n = opts.len().min(p.tcp_options.len());
+                p.tcp_options[..n].copy_from_slice(&opts[..n]);
+                p.tcp_options_len = n as u8;
+            }
             if x >> 40 & 15 == 0 {
                 // Written and refused: the slot is reused.
                 *piped.slot() = pkt(0, 99, 9, 99, 9, 17, 0);
@@ -1121,6 +1176,11 @@ mod tests {
         assert_eq!(piped.stats(), single.stats());
         assert_eq!(piped.stats().packets, 20_000);
         assert!(out_s.len() > 1000, "the stream must end many flows");
+        let mptcp = out_s
+            .iter()
+            .filter(|r| r.tcp.as_ref().is_some_and(|t| t.mptcp.is_some()))
+            .count();
+        assert!(mptcp > 100, "the stream must carry MPTCP state: {mptcp}");
         assert_eq!(format!("{out_p:?}"), format!("{out_s:?}"));
     }
 

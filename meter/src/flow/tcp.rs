@@ -7,8 +7,8 @@
 //! stops) and NOP, and stops at the first option whose length is impossible (missing,
 //! below 2, or past the end), reporting it through [`TcpOptionIter::malformed`].
 //! [`TcpState::update_split`] reads only the [`PacketMeta`] (no packet bytes), never
-//! panics, and allocates at most twice per connection: when its first valid MPTCP option
-//! or its first option kind >= 64 is seen, and for the MPTCP state.
+//! panics, and allocates at most once per connection (528 octets): when its first valid
+//! MPTCP option or its first option kind >= 64 is seen.
 
 use crate::flow::mptcp::{MptcpConnInfo, MptcpOption};
 use crate::packet::{PacketMeta, anomaly, tcp_flags};
@@ -210,12 +210,17 @@ struct TcpDirCold {
     flags: u8,
 }
 
-/// What only some connections have: option kinds 64–255 and MPTCP state.
+/// What only some connections have: option kinds 64–255 and MPTCP state, in one
+/// allocation. The MPTCP state is inline and not an `Option`, so the address of what a
+/// DSS changes follows from the entry's pointer alone: the flow table prefetches it
+/// without reading this allocation first ([`TcpState::prefetch_rare`]).
 #[derive(Clone, Debug, Default)]
 struct TcpRare {
     /// Words 1–3 of each direction's tcpOptionsFull.
     kinds_high: [[u64; 3]; 2],
-    mptcp: Option<Box<MptcpConnInfo>>,
+    /// A valid MPTCP option was seen (`mptcp` is the connection's).
+    has_mptcp: bool,
+    mptcp: MptcpConnInfo,
 }
 
 /// A connection's TCP option state as the flow table keeps it: the hot parts
@@ -343,12 +348,11 @@ impl TcpState {
                 di.flags |= cold::SACK_PERMITTED;
             }
             kind::MPTCP => match MptcpOption::parse(data) {
-                Some(m) => self
-                    .rare
-                    .get_or_insert_with(Default::default)
-                    .mptcp
-                    .get_or_insert_with(Default::default)
-                    .apply(d, &m),
+                Some(m) => {
+                    let r = self.rare.get_or_insert_with(Default::default);
+                    r.has_mptcp = true;
+                    r.mptcp.apply(d, &m);
+                }
                 None => return true,
             },
             k if k >= 64 => {
@@ -364,12 +368,17 @@ impl TcpState {
 
     /// Restart the delta counters after an export (active timeout).
     pub fn reset_deltas(&mut self) {
-        if let Some(m) = self
-            .rare
-            .as_deref_mut()
-            .and_then(|r| r.mptcp.as_deref_mut())
-        {
-            m.reset_deltas();
+        if let Some(r) = self.rare.as_deref_mut() {
+            r.mptcp.reset_deltas();
+        }
+    }
+
+    /// Bring in what an MPTCP segment sent in direction `dir` will change, if this
+    /// connection has MPTCP state (a hint for the flow table's pipeline).
+    #[inline]
+    pub fn prefetch_rare(&self, dir: usize) {
+        if let Some(r) = self.rare.as_deref() {
+            r.mptcp.prefetch_dss(dir);
         }
     }
 
@@ -377,7 +386,7 @@ impl TcpState {
     /// responder).
     pub fn into_info(self, hot: [&TcpDirHot; 2]) -> TcpConnInfo {
         let (kinds_high, mptcp) = match self.rare {
-            Some(r) => (r.kinds_high, r.mptcp),
+            Some(r) => (r.kinds_high, r.has_mptcp.then(|| Box::new(r.mptcp))),
             None => ([[0; 3]; 2], None),
         };
         let dir = [0, 1].map(|d| {
@@ -426,8 +435,13 @@ impl TcpState {
         let (c0, h0, k0) = part(&dir[0]);
         let (c1, h1, k1) = part(&dir[1]);
         let kinds_high = [k0, k1];
-        let rare = (mptcp.is_some() || kinds_high != [[0; 3]; 2])
-            .then(|| Box::new(TcpRare { kinds_high, mptcp }));
+        let rare = (mptcp.is_some() || kinds_high != [[0; 3]; 2]).then(|| {
+            Box::new(TcpRare {
+                kinds_high,
+                has_mptcp: mptcp.is_some(),
+                mptcp: mptcp.map(|m| *m).unwrap_or_default(),
+            })
+        });
         (
             TcpState {
                 dir: [c0, c1],
@@ -718,6 +732,14 @@ mod tests {
         assert_eq!(info(&s).mptcp.as_deref().unwrap().dir[0].mapped_octets, 100);
         s.reset_deltas();
         assert_eq!(info(&s).mptcp.as_deref().unwrap().dir[0].mapped_octets, 0);
+    }
+
+    #[test]
+    fn rare_state_is_one_allocation_of_the_documented_size() {
+        // The module doc and the README's --max-flows row state it.
+        assert_eq!(std::mem::size_of::<TcpRare>(), 528);
+        // What stays in the flow entry: its last line holds this beside the list links.
+        assert_eq!(std::mem::size_of::<TcpState>(), 32);
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! perf traffic --out FILE [--flows N] [--new-flows N] [--rate PPS] [--packets N]
 //!              [--size 64|imix|campus|N] [--snaplen N] [--seed S] [--uniform]
 //! perf limit --flows N --new-flows N [--packets N] [--rate PPS] [--size S] [--seed S]
+//!            [--chunk N] [--tcp-share F] [--udp-share F] [--icmp-share F] [--ipv6-share F]
+//!            [--vlan-share F] [--mptcp-share F] [--uniform]
 //! perf memory [--mib N] [--accesses N] [--pattern-flows N] [--pattern-packets N]
 //! perf compare --out DIR [--quick] [--runs N] [--meter PATH] [--peer NAME=TEMPLATE]...
 //!              [--no-peers] [--no-limit] [--no-offline] [--no-live] [--rate PPS]
@@ -124,6 +126,25 @@ enum Cmd {
         /// Packets generated, then metered, per chunk (its frames' cache residency).
         #[arg(long, default_value_t = limit::DEFAULT_CHUNK)]
         chunk: usize,
+        /// Shares of flows by protocol (normalised together; defaults: the model's).
+        #[arg(long, default_value_t = limit::LimitMix::default().tcp)]
+        tcp_share: f64,
+        #[arg(long, default_value_t = limit::LimitMix::default().udp)]
+        udp_share: f64,
+        #[arg(long, default_value_t = limit::LimitMix::default().icmp)]
+        icmp_share: f64,
+        /// Share of flows that are IPv6.
+        #[arg(long, default_value_t = limit::LimitMix::default().ipv6)]
+        ipv6_share: f64,
+        /// Share of flows that are VLAN-tagged.
+        #[arg(long, default_value_t = limit::LimitMix::default().vlan)]
+        vlan_share: f64,
+        /// Share of the TCP flows that are MPTCP.
+        #[arg(long, default_value_t = limit::LimitMix::default().mptcp)]
+        mptcp_share: f64,
+        /// Uniform flow popularity instead of Zipf-like.
+        #[arg(long)]
+        uniform: bool,
     },
     /// One core's random memory access (latency, lines per second with many misses in
     /// flight, first write of fresh memory): the ceiling of the metering limit; prints JSON.
@@ -287,6 +308,13 @@ fn run(cli: Cli) -> Result<(), String> {
             size,
             seed,
             chunk,
+            tcp_share,
+            udp_share,
+            icmp_share,
+            ipv6_share,
+            vlan_share,
+            mptcp_share,
+            uniform,
         } => {
             if chunk == 0 {
                 return Err("limit: --chunk must be at least 1".into());
@@ -299,6 +327,15 @@ fn run(cli: Cli) -> Result<(), String> {
                 size,
                 seed,
                 chunk,
+                mix: limit::LimitMix {
+                    tcp: tcp_share,
+                    udp: udp_share,
+                    icmp: icmp_share,
+                    ipv6: ipv6_share,
+                    vlan: vlan_share,
+                    mptcp: mptcp_share,
+                    zipf: !uniform,
+                },
             })?;
             println!("{v}");
             Ok(())

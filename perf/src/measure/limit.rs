@@ -46,6 +46,37 @@ pub struct LimitSpec {
     pub seed: u64,
     /// Packets generated per chunk.
     pub chunk: usize,
+    pub mix: LimitMix,
+}
+
+/// The traffic model's mix for a cell (defaults: the model's own, which the grid uses).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LimitMix {
+    /// Shares of flows by protocol (normalised by the model).
+    pub tcp: f64,
+    pub udp: f64,
+    pub icmp: f64,
+    /// Shares of flows that are IPv6, VLAN-tagged, and (of the TCP flows) MPTCP.
+    pub ipv6: f64,
+    pub vlan: f64,
+    pub mptcp: f64,
+    /// Zipf-like flow popularity (false: uniform).
+    pub zipf: bool,
+}
+
+impl Default for LimitMix {
+    fn default() -> LimitMix {
+        let d = TrafficParams::default();
+        LimitMix {
+            tcp: d.tcp_share,
+            udp: d.udp_share,
+            icmp: d.icmp_share,
+            ipv6: d.ipv6_share,
+            vlan: d.vlan_share,
+            mptcp: d.mptcp_share,
+            zipf: d.zipf,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -122,6 +153,13 @@ pub fn run_limit(spec: &LimitSpec) -> Result<Value, String> {
         size: spec.size,
         seed: spec.seed,
         snaplen: SNAPLEN,
+        tcp_share: spec.mix.tcp,
+        udp_share: spec.mix.udp,
+        icmp_share: spec.mix.icmp,
+        ipv6_share: spec.mix.ipv6,
+        vlan_share: spec.mix.vlan,
+        mptcp_share: spec.mix.mptcp,
+        zipf: spec.mix.zipf,
         ..TrafficParams::default()
     };
     let mut tgen = TrafficGen::new(params)?;
@@ -193,6 +231,15 @@ pub fn run_limit(spec: &LimitSpec) -> Result<Value, String> {
         "new_flows_per_sec": spec.new_flows_per_sec,
         "nominal_pps": spec.nominal_pps,
         "size": spec.size.name(),
+        "mix": {
+            "tcp_share": spec.mix.tcp,
+            "udp_share": spec.mix.udp,
+            "icmp_share": spec.mix.icmp,
+            "ipv6_share": spec.mix.ipv6,
+            "vlan_share": spec.mix.vlan,
+            "mptcp_share": spec.mix.mptcp,
+            "popularity": if spec.mix.zipf { "zipf" } else { "uniform" },
+        },
         "packets": spec.packets,
         "warmup_packets": tgen.warmup_packets(),
         "secs": secs,
@@ -226,6 +273,47 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_mix_reaches_the_generator() {
+        // Flows replaced by new ones end with a FIN exchange when they are TCP and linger
+        // until their idle timeout when they are UDP, so the table's peak tells the two
+        // mixes apart.
+        let cell = |tcp: f64, udp: f64| {
+            let spec = LimitSpec {
+                active_flows: 1000,
+                new_flows_per_sec: 20_000,
+                packets: 100_000,
+                nominal_pps: 200_000,
+                size: SizeMix::Imix,
+                seed: 5,
+                chunk: 4096,
+                mix: LimitMix {
+                    tcp,
+                    udp,
+                    icmp: 0.0,
+                    mptcp: 0.0,
+                    ..LimitMix::default()
+                },
+            };
+            run_limit(&spec).unwrap()
+        };
+        let (tcp, udp) = (cell(1.0, 0.0), cell(0.0, 1.0));
+        assert_eq!(udp["mix"]["udp_share"], 1.0);
+        for v in [&tcp, &udp] {
+            assert_eq!(v["conservation_ok"], true);
+            assert_eq!(v["flows_created_timed"], 10_000);
+        }
+        assert_eq!(
+            udp["peak_flows"], 11_000,
+            "every UDP flow stays until the end"
+        );
+        let tcp_peak = tcp["peak_flows"].as_u64().unwrap();
+        assert!(
+            tcp_peak < 10_000,
+            "closed TCP flows leave the table: {tcp_peak}"
+        );
+    }
+
+    #[test]
     fn small_cell_conserves_every_packet() {
         let spec = LimitSpec {
             active_flows: 1000,
@@ -235,6 +323,7 @@ mod tests {
             size: SizeMix::Imix,
             seed: 3,
             chunk: 4096,
+            mix: LimitMix::default(),
         };
         let v = run_limit(&spec).unwrap();
         assert_eq!(v["conservation_ok"], true);

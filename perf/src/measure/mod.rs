@@ -208,6 +208,7 @@ pub fn compare(o: &CompareOpts) -> Result<Value, String> {
                     size: SizeMix::Imix,
                     seed: 1 + run as u64,
                     chunk: limit::DEFAULT_CHUNK,
+                    mix: limit::LimitMix::default(),
                 };
                 let mut v = limit_child(o, &spec);
                 v["run"] = json!(run);

@@ -135,11 +135,10 @@ fn common_ipv4(frame: &[u8], ip_at: usize, wire_len: u32, meta: &mut PacketMeta)
     }
     let total = usize::from(ip.total_len());
     // What `l3_length` accepts without an anomaly: a claim between the header and the wire.
-    let wire_avail = (wire_len as usize).max(frame.len()) - ip_at;
     if ip.more_frags()
         || ip.frag_offset() != 0
         || total < ipv4::MIN_HEADER_LEN
-        || total > wire_avail
+        || total > wire_avail(frame, wire_len, ip_at)
     {
         return false;
     }
@@ -177,8 +176,7 @@ fn common_ipv6(frame: &[u8], ip_at: usize, wire_len: u32, meta: &mut PacketMeta)
     }
     let plen = usize::from(ip.payload_len());
     let total = ipv6::HEADER_LEN + plen;
-    let wire_avail = (wire_len as usize).max(frame.len()) - ip_at;
-    if plen == 0 || total > wire_avail {
+    if plen == 0 || total > wire_avail(frame, wire_len, ip_at) {
         return false;
     }
     if !common_l4(frame, ip_at, ipv6::HEADER_LEN, total, proto, meta) {
@@ -193,6 +191,13 @@ fn common_ipv6(frame: &[u8], ip_at: usize, wire_len: u32, meta: &mut PacketMeta)
     meta.dst = ip.dst_addr();
     meta.octets = total as u32;
     true
+}
+
+/// What the wire carried from offset `at` on (the IP header); never less than what was
+/// captured.
+#[inline(always)]
+fn wire_avail(frame: &[u8], wire_len: u32, at: usize) -> usize {
+    (wire_len as usize).max(frame.len()).saturating_sub(at)
 }
 
 /// The TCP or UDP header after an IP header of `ip_len` octets at `ip_at` whose packet is
@@ -302,12 +307,11 @@ fn dissect_layers(
         }
     };
     let ip = tail(frame, l3);
-    // What the wire carried from the IP header on; never less than what was captured.
-    let wire_avail = (wire_len as usize).max(frame.len()).saturating_sub(l3);
+    let avail = wire_avail(frame, wire_len, l3);
     let nibble = ip.first().map_or(0, |b| b >> 4);
     match (version, nibble) {
-        (IpVersion::V4 | IpVersion::Sniff, 4) => ipv4(meta, ip, wire_avail),
-        (IpVersion::V6 | IpVersion::Sniff, 6) => ipv6(meta, ip, wire_avail),
+        (IpVersion::V4 | IpVersion::Sniff, 4) => ipv4(meta, ip, avail),
+        (IpVersion::V6 | IpVersion::Sniff, 6) => ipv6(meta, ip, avail),
         _ => Err(DropReason::TruncatedIpHeader),
     }
 }

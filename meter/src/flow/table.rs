@@ -4,11 +4,12 @@
 //! (cache-line buckets of slab indices keyed by the canonical [`FlowKey`] hash). The index
 //! costs a line per packet, and placing the entries themselves by hash would save it; but
 //! at the load that keeps probes short that is twice the entry memory, and measured side
-//! by side it was a fifth slower at 1 M flows (README "What bounds it"). Packets
-//! go through a three-stage software pipeline (bucket prefetch, entry prefetch, fold; see
+//! by side it was a fifth slower at 1 M flows (README "What bounds it"). Packets go
+//! through a three-stage software pipeline (bucket prefetch, entry prefetch, fold; see
 //! [`FlowTable::commit`]; segments with more options than usual also get their MPTCP
-//! state prefetched half-way between the last two) and are folded in order, so the memory accesses of consecutive
-//! packets overlap each other and the parsing of the next ones instead of queueing.
+//! state prefetched half-way between the last two) and are folded in order, so the memory
+//! accesses of consecutive packets overlap each other and the parsing of the next ones
+//! instead of queueing.
 //! Two intrusive lists order the entries:
 //! - the *LRU list* by last packet time: idle expiry pops from its head, and when the table
 //!   is full its head is evicted (flowEndReason lackOfResources, counted). The list is
@@ -258,6 +259,9 @@ const LAG: usize = 8;
 const KEY_DELAY: usize = 1;
 /// Packets committed and not folded, at most.
 const IN_FLIGHT: usize = KEY_DELAY + 2 * LAG;
+/// The option block of nearly every TCP segment after the handshake: NOP, NOP, timestamp.
+/// A segment with more may read its entry's last line (MPTCP's DSS does).
+const NOP_NOP_TIMESTAMP_LEN: u8 = 12;
 /// Packets a committed packet waits before its MPTCP state is prefetched: half-way
 /// between its entry's prefetch and its fold, so the entry's last line has arrived and the
 /// state has as long again.
@@ -367,8 +371,8 @@ impl FlowTable {
     /// line its handshake options and MPTCP state's pointer are in); the packet `LAG`
     /// before that is folded into its flow, mostly from cache. Half-way between the last
     /// two, such a segment has the MPTCP state its entry points to prefetched (else it
-    /// waits for two misses in turn). Prefetches retire at once, so
-    /// the misses of `2 * LAG` packets are in flight together; and because the caller
+    /// waits for two misses in turn). Prefetches retire at once, so the misses of
+    /// `2 * LAG` packets are in flight together; and because the caller
     /// parses the next packet in between, that work overlaps them too (a batch that
     /// parses 256 packets and then looks up 256 leaves the memory idle for the first half
     /// and the core waiting in the second). A prefetch is only a hint: a candidate that a
@@ -500,7 +504,7 @@ impl Core {
             // handshake in the entry's last line; a segment with options beyond
             // NOP-NOP-timestamp (MPTCP's DSS on every data segment) may read it, and
             // what it points to (the MPTCP stage).
-            let more_options = pkt.tcp_options_len > 12;
+            let more_options = pkt.tcp_options_len > NOP_NOP_TIMESTAMP_LEN;
             if pkt.tcp_flags & tcp_flags::SYN != 0 || more_options {
                 prefetch(&f.tcp);
                 prep.more_options = more_options;

@@ -27,6 +27,9 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
+use crate::r#gen::rng::{SplitMix64, mix64};
+use crate::r#gen::traffic::popular_rank;
+
 /// Words per cache line; the chain's next index sits in the first word of each line.
 const WORDS: usize = 8;
 /// Chains walked together for the throughput figure: above any core's miss buffers.
@@ -148,9 +151,8 @@ const WORK_ROUNDS: u32 = 16;
 pub enum Popularity {
     /// Every flow equally likely: the worst case, nearly every access a miss.
     Uniform,
-    /// The traffic model's Zipf-like popularity (`perf::gen::traffic`: rank `n * u^8`,
-    /// so a hundredth of the flows draws over half the packets), which the metering
-    /// limit runs with.
+    /// The traffic model's Zipf-like popularity ([`popular_rank`]: a hundredth of the
+    /// flows draws over half the packets), which the metering limit runs with.
     Zipf,
 }
 
@@ -224,13 +226,6 @@ struct Pattern {
     sides: Vec<u8>,
 }
 
-fn xorshift(x: &mut u64) -> u64 {
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    *x
-}
-
 impl Pattern {
     fn new(
         index_mib: usize,
@@ -241,22 +236,17 @@ impl Pattern {
     ) -> Pattern {
         let index_lines = ((index_mib.max(1) << 20) / 64).max(1) as u64;
         let entries = ((entry_mib.max(1) << 20) / (ENTRY_WORDS * 8)).max(1);
-        let mut x = seed | 1;
+        let mut rng = SplitMix64::new(seed);
         let mut flows = Vec::with_capacity(packets);
         let mut lines = Vec::with_capacity(packets);
         let mut sides = Vec::with_capacity(packets);
         for _ in 0..packets {
-            let r = xorshift(&mut x);
-            let u = (r >> 11) as f64 / (1u64 << 53) as f64;
-            let u = match popularity {
-                Popularity::Uniform => u,
-                Popularity::Zipf => u.powi(8),
-            };
-            let e = ((u * entries as f64) as usize).min(entries - 1);
+            let zipf = popularity == Popularity::Zipf;
+            let e = popular_rank(rng.next_f64(), entries, zipf);
             flows.push(e as u32);
-            let h = (e as u64 ^ seed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            lines.push(((h >> 16) % index_lines) as u32);
-            sides.push(1 + (r & 1) as u8);
+            // A flow's index line is fixed, as its key's hash would place it.
+            lines.push((mix64(e as u64 ^ seed) % index_lines) as u32);
+            sides.push(1 + (rng.next_u32() & 1) as u8);
         }
         Pattern {
             index: vec![0u64; index_lines as usize * WORDS],

@@ -236,10 +236,7 @@ fn common_l4(
             meta.tcp_seq = t.seq_number();
             meta.payload_len = (l4_len - hl) as u32;
             // hl <= 60, so the options fit the 40-octet array.
-            if let Some(dst) = meta.tcp_options.get_mut(..opts.len()) {
-                dst.copy_from_slice(opts);
-                meta.tcp_options_len = opts.len() as u8;
-            }
+            set_tcp_options(meta, opts);
             true
         }
         ip_proto::UDP => {
@@ -595,10 +592,24 @@ fn tcp(meta: &mut PacketMeta, l4: &[u8], l4_len: usize) {
     meta.tcp_seq = t.seq_number();
     meta.payload_len = u32::try_from(l4_len - hl).unwrap_or(u32::MAX);
     let opts = t.options();
-    let n = opts.len().min(TCP_OPTIONS_MAX);
-    if let (Some(dst), Some(src)) = (meta.tcp_options.get_mut(..n), opts.get(..n)) {
-        dst.copy_from_slice(src);
-        meta.tcp_options_len = n as u8;
+    set_tcp_options(meta, opts.get(..TCP_OPTIONS_MAX).unwrap_or(opts));
+}
+
+/// A segment's options into `meta` (`opts` fits [`TCP_OPTIONS_MAX`]; longer is ignored).
+/// NOP-NOP-timestamp, nearly every segment's whole block, is one fixed-size move: a copy
+/// whose length is known only at run time is a call to `memcpy`, on every TCP packet.
+#[inline(always)]
+fn set_tcp_options(meta: &mut PacketMeta, opts: &[u8]) {
+    const TS: usize = tcp::NOP_NOP_TIMESTAMP_LEN;
+    if let (Ok(src), Some(dst)) = (
+        <&[u8; TS]>::try_from(opts),
+        meta.tcp_options.first_chunk_mut::<TS>(),
+    ) {
+        *dst = *src;
+        meta.tcp_options_len = TS as u8;
+    } else if let Some(dst) = meta.tcp_options.get_mut(..opts.len()) {
+        dst.copy_from_slice(opts);
+        meta.tcp_options_len = opts.len() as u8;
     }
 }
 
@@ -704,6 +715,42 @@ mod tests {
         assert_eq!(m.frag, frag::DONT_FRAGMENT);
         assert_eq!(m.anomalies, 0);
         assert_eq!((m.vlan, m.inner_vlan, m.mpls_top), (0, 0, 0));
+    }
+
+    #[test]
+    fn options_of_every_length_are_kept_on_both_paths() {
+        // NOP-NOP-timestamp takes the fixed-size copy; none, one NOP fewer, a SACK block
+        // more and the most a header holds take the other.
+        let ts = [1, 1, 8, 10, 0, 0, 1, 2, 3, 4, 5, 6];
+        let sack = [1, 1, 5, 10, 0, 0, 0, 9, 0, 0, 0, 12];
+        let cases: [Vec<u8>; 5] = [
+            ts.to_vec(),
+            Vec::new(),
+            [&ts[..], &sack[..]].concat(),
+            [&ts[1..], &[0; 5][..]].concat(),
+            [&sack[..], &ts[..], &sack[..], &[1, 1, 1, 0]].concat(),
+        ];
+        for opts in &cases {
+            let t = tcp_hdr(tcp_flags::ACK, opts);
+            let mut ip = v4(6, (20 + t.len()) as u16, 0x4000, &[]);
+            ip.extend_from_slice(&t);
+            let f = eth(0x0800, &ip);
+            let (r, m) = run(LinkType::Ethernet, &f);
+            assert_eq!(r, Ok(()));
+            assert_eq!(
+                m.tcp_options(),
+                &opts[..],
+                "shortcut, {} octets",
+                opts.len()
+            );
+            assert!(m.tcp_options[opts.len()..].iter().all(|&b| b == 0));
+            let mut l = PacketMeta::default();
+            assert_eq!(
+                dissect_layered(LinkType::Ethernet, &f, f.len() as u32, 77, &mut l),
+                Ok(())
+            );
+            assert_eq!(l.tcp_options(), &opts[..], "layered, {} octets", opts.len());
+        }
     }
 
     #[test]

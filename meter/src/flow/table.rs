@@ -30,6 +30,7 @@ use super::slab::{CHUNK, ChunkSupply, Slab};
 use super::tcp::{TcpDirHot, TcpState};
 use super::{DirStats, EndReason, FlowKey, FlowRecord, RecordSink, prefetch};
 use crate::packet::{PacketMeta, anomaly, tcp_flags};
+use crate::wire::tcp::NOP_NOP_TIMESTAMP_LEN;
 
 const NIL: u32 = u32::MAX;
 /// New flows between the one whose slot is prefetched and the one made now.
@@ -259,9 +260,6 @@ const LAG: usize = 8;
 const KEY_DELAY: usize = 1;
 /// Packets committed and not folded, at most.
 const IN_FLIGHT: usize = KEY_DELAY + 2 * LAG;
-/// The option block of nearly every TCP segment after the handshake: NOP, NOP, timestamp.
-/// A segment with more may read its entry's last line (MPTCP's DSS does).
-const NOP_NOP_TIMESTAMP_LEN: u8 = 12;
 /// Packets a committed packet waits before its MPTCP state is prefetched: half-way
 /// between its entry's prefetch and its fold, so the entry's last line has arrived and the
 /// state has as long again.
@@ -504,7 +502,7 @@ impl Core {
             // handshake in the entry's last line; a segment with options beyond
             // NOP-NOP-timestamp (MPTCP's DSS on every data segment) may read it, and
             // what it points to (the MPTCP stage).
-            let more_options = pkt.tcp_options_len > NOP_NOP_TIMESTAMP_LEN;
+            let more_options = usize::from(pkt.tcp_options_len) > NOP_NOP_TIMESTAMP_LEN;
             if pkt.tcp_flags & tcp_flags::SYN != 0 || more_options {
                 prefetch(&f.tcp);
                 prep.more_options = more_options;

@@ -27,6 +27,9 @@ pub mod field {
 pub const MIN_HEADER_LEN: usize = field::OPTIONS;
 /// Length of a header with the most options.
 pub const MAX_HEADER_LEN: usize = 60;
+/// NOP, NOP, timestamp: the whole option block of nearly every segment after the handshake
+/// on a connection that negotiated timestamps (RFC 7323 Appendix A).
+pub const NOP_NOP_TIMESTAMP_LEN: usize = 12;
 
 /// A read-only view of a TCP segment.
 #[derive(Debug, Clone, Copy)]

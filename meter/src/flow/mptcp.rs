@@ -442,6 +442,12 @@ impl<'a> MptcpOption<'a> {
 }
 
 impl MptcpConnInfo {
+    /// Whether any valid option was applied ([`MptcpConnInfo::apply`] marks its subtype,
+    /// and nothing clears the marks).
+    pub fn is_seen(&self) -> bool {
+        self.dir.iter().any(|d| d.subtypes != 0)
+    }
+
     pub fn new() -> Self {
         Self::default()
     }

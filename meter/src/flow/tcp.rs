@@ -7,7 +7,7 @@
 //! stops) and NOP, and stops at the first option whose length is impossible (missing,
 //! below 2, or past the end), reporting it through [`TcpOptionIter::malformed`].
 //! [`TcpState::update_split`] reads only the [`PacketMeta`] (no packet bytes), never
-//! panics, and allocates at most once per connection (528 octets): when its first valid
+//! panics, and allocates at most once per connection (520 octets): when its first valid
 //! MPTCP option or its first option kind >= 64 is seen.
 
 use crate::flow::mptcp::{MptcpConnInfo, MptcpOption};
@@ -218,8 +218,7 @@ struct TcpDirCold {
 struct TcpRare {
     /// Words 1–3 of each direction's tcpOptionsFull.
     kinds_high: [[u64; 3]; 2],
-    /// A valid MPTCP option was seen (`mptcp` is the connection's).
-    has_mptcp: bool,
+    /// The connection's, once a valid MPTCP option was seen ([`MptcpConnInfo::is_seen`]).
     mptcp: MptcpConnInfo,
 }
 
@@ -348,11 +347,11 @@ impl TcpState {
                 di.flags |= cold::SACK_PERMITTED;
             }
             kind::MPTCP => match MptcpOption::parse(data) {
-                Some(m) => {
-                    let r = self.rare.get_or_insert_with(Default::default);
-                    r.has_mptcp = true;
-                    r.mptcp.apply(d, &m);
-                }
+                Some(m) => self
+                    .rare
+                    .get_or_insert_with(Default::default)
+                    .mptcp
+                    .apply(d, &m),
                 None => return true,
             },
             k if k >= 64 => {
@@ -386,7 +385,7 @@ impl TcpState {
     /// responder).
     pub fn into_info(self, hot: [&TcpDirHot; 2]) -> TcpConnInfo {
         let (kinds_high, mptcp) = match self.rare {
-            Some(r) => (r.kinds_high, r.has_mptcp.then(|| Box::new(r.mptcp))),
+            Some(r) => (r.kinds_high, r.mptcp.is_seen().then(|| Box::new(r.mptcp))),
             None => ([[0; 3]; 2], None),
         };
         let dir = [0, 1].map(|d| {
@@ -438,7 +437,6 @@ impl TcpState {
         let rare = (mptcp.is_some() || kinds_high != [[0; 3]; 2]).then(|| {
             Box::new(TcpRare {
                 kinds_high,
-                has_mptcp: mptcp.is_some(),
                 mptcp: mptcp.map(|m| *m).unwrap_or_default(),
             })
         });
@@ -737,7 +735,7 @@ mod tests {
     #[test]
     fn rare_state_is_one_allocation_of_the_documented_size() {
         // The module doc and the README's --max-flows row state it.
-        assert_eq!(std::mem::size_of::<TcpRare>(), 528);
+        assert_eq!(std::mem::size_of::<TcpRare>(), 520);
         // What stays in the flow entry: its last line holds this beside the list links.
         assert_eq!(std::mem::size_of::<TcpState>(), 32);
     }

@@ -126,25 +126,8 @@ enum Cmd {
         /// Packets generated, then metered, per chunk (its frames' cache residency).
         #[arg(long, default_value_t = limit::DEFAULT_CHUNK)]
         chunk: usize,
-        /// Shares of flows by protocol (normalised together; defaults: the model's).
-        #[arg(long, default_value_t = limit::LimitMix::default().tcp)]
-        tcp_share: f64,
-        #[arg(long, default_value_t = limit::LimitMix::default().udp)]
-        udp_share: f64,
-        #[arg(long, default_value_t = limit::LimitMix::default().icmp)]
-        icmp_share: f64,
-        /// Share of flows that are IPv6.
-        #[arg(long, default_value_t = limit::LimitMix::default().ipv6)]
-        ipv6_share: f64,
-        /// Share of flows that are VLAN-tagged.
-        #[arg(long, default_value_t = limit::LimitMix::default().vlan)]
-        vlan_share: f64,
-        /// Share of the TCP flows that are MPTCP.
-        #[arg(long, default_value_t = limit::LimitMix::default().mptcp)]
-        mptcp_share: f64,
-        /// Uniform flow popularity instead of Zipf-like.
-        #[arg(long)]
-        uniform: bool,
+        #[command(flatten)]
+        mix: MixArgs,
     },
     /// One core's random memory access (latency, lines per second with many misses in
     /// flight, first write of fresh memory): the ceiling of the metering limit; prints JSON.
@@ -210,6 +193,44 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+}
+
+/// `perf limit`'s traffic mix (defaults: the traffic model's own, which the grid uses).
+#[derive(clap::Args)]
+struct MixArgs {
+    /// Shares of flows by protocol (normalised together; defaults: the model's).
+    #[arg(long, default_value_t = limit::LimitMix::default().tcp)]
+    tcp_share: f64,
+    #[arg(long, default_value_t = limit::LimitMix::default().udp)]
+    udp_share: f64,
+    #[arg(long, default_value_t = limit::LimitMix::default().icmp)]
+    icmp_share: f64,
+    /// Share of flows that are IPv6.
+    #[arg(long, default_value_t = limit::LimitMix::default().ipv6)]
+    ipv6_share: f64,
+    /// Share of flows that are VLAN-tagged.
+    #[arg(long, default_value_t = limit::LimitMix::default().vlan)]
+    vlan_share: f64,
+    /// Share of the TCP flows that are MPTCP.
+    #[arg(long, default_value_t = limit::LimitMix::default().mptcp)]
+    mptcp_share: f64,
+    /// Uniform flow popularity instead of Zipf-like.
+    #[arg(long)]
+    uniform: bool,
+}
+
+impl From<MixArgs> for limit::LimitMix {
+    fn from(a: MixArgs) -> limit::LimitMix {
+        limit::LimitMix {
+            tcp: a.tcp_share,
+            udp: a.udp_share,
+            icmp: a.icmp_share,
+            ipv6: a.ipv6_share,
+            vlan: a.vlan_share,
+            mptcp: a.mptcp_share,
+            zipf: !a.uniform,
+        }
+    }
 }
 
 fn parse_size(s: &str) -> Result<FrameSize, String> {
@@ -308,13 +329,7 @@ fn run(cli: Cli) -> Result<(), String> {
             size,
             seed,
             chunk,
-            tcp_share,
-            udp_share,
-            icmp_share,
-            ipv6_share,
-            vlan_share,
-            mptcp_share,
-            uniform,
+            mix,
         } => {
             if chunk == 0 {
                 return Err("limit: --chunk must be at least 1".into());
@@ -327,15 +342,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 size,
                 seed,
                 chunk,
-                mix: limit::LimitMix {
-                    tcp: tcp_share,
-                    udp: udp_share,
-                    icmp: icmp_share,
-                    ipv6: ipv6_share,
-                    vlan: vlan_share,
-                    mptcp: mptcp_share,
-                    zipf: !uniform,
-                },
+                mix: mix.into(),
             })?;
             println!("{v}");
             Ok(())
@@ -518,5 +525,46 @@ mod tests {
             _ => panic!("wrong subcommand"),
         }
         assert!(Cli::try_parse_from(["perf", "scenario", "--out", "x"]).is_err());
+    }
+
+    #[test]
+    fn limit_mix_flags_reach_their_own_fields() {
+        let mix_of = |extra: &[&str]| {
+            let args = ["perf", "limit", "--flows", "10"].iter().chain(extra);
+            match Cli::try_parse_from(args).unwrap().cmd {
+                Cmd::Limit { mix, .. } => limit::LimitMix::from(mix),
+                _ => panic!("wrong subcommand"),
+            }
+        };
+        assert_eq!(mix_of(&[]), limit::LimitMix::default());
+        // Distinct values, so two flags swapped on the way would show.
+        let m = mix_of(&[
+            "--tcp-share",
+            "0.1",
+            "--udp-share",
+            "0.2",
+            "--icmp-share",
+            "0.3",
+            "--ipv6-share",
+            "0.4",
+            "--vlan-share",
+            "0.5",
+            "--mptcp-share",
+            "0.6",
+            "--uniform",
+        ]);
+        let want = limit::LimitMix {
+            tcp: 0.1,
+            udp: 0.2,
+            icmp: 0.3,
+            ipv6: 0.4,
+            vlan: 0.5,
+            mptcp: 0.6,
+            zipf: false,
+        };
+        assert_eq!(m, want);
+        assert!(
+            Cli::try_parse_from(["perf", "limit", "--flows", "1", "--tcp-share", "x"]).is_err()
+        );
     }
 }

@@ -254,8 +254,9 @@ pub struct FlowTable {
     core: Core,
 }
 
-/// Packets between the pipeline's stages.
-const LAG: usize = 8;
+/// Packets between the pipeline's stages (public for `perf memory`, whose access-pattern
+/// probe replays this pipeline).
+pub const LAG: usize = 8;
 /// Packets a committed packet waits before it is keyed.
 const KEY_DELAY: usize = 1;
 /// Packets committed and not folded, at most.

@@ -138,8 +138,8 @@ pub fn probe(mib: usize, accesses: usize, seed: u64) -> MemoryProbe {
 /// the pattern probe's footprint.
 pub const TABLE_INDEX_MIB_PER_M: usize = 32;
 pub const TABLE_ENTRY_MIB_PER_M: usize = 256;
-/// Packets between the pattern's stages, as the table's pipeline (`LAG`).
-const PATTERN_LAG: usize = 8;
+/// Packets between the pattern's stages: the table's pipeline's.
+const PATTERN_LAG: usize = meter::flow::table::LAG;
 /// Words of one entry (256 octets: a key line, two side lines, a cold line).
 const ENTRY_WORDS: usize = 32;
 /// Rounds of the stand-in arithmetic per packet (about 30 ns on the development VM,

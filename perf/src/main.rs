@@ -130,7 +130,8 @@ enum Cmd {
         mix: MixArgs,
     },
     /// One core's random memory access (latency, lines per second with many misses in
-    /// flight, first write of fresh memory): the ceiling of the metering limit; prints JSON.
+    /// flight, first write of fresh memory, what a page walk adds): the ceiling of the
+    /// metering limit; prints JSON.
     Memory {
         /// Buffer size; far above the caches.
         #[arg(long, default_value_t = 512)]
@@ -314,6 +315,7 @@ fn run(cli: Cli) -> Result<(), String> {
             pattern_packets,
         } => {
             let mut v = measure::memory::probe(mib, accesses, 1).to_json();
+            v["translation"] = measure::memory::translation_probe(accesses, 1).to_json();
             if pattern_flows > 0 {
                 v["table_pattern"] =
                     measure::memory::pattern_probe(pattern_flows, pattern_packets, 1).to_json();

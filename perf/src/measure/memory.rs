@@ -62,10 +62,10 @@ impl MemoryProbe {
     }
 }
 
-/// Link the lines of `buf` into one cycle in random order (Sattolo's shuffle gives a
-/// single cycle, so every chain visits every line before it repeats).
-fn link_cycle(buf: &mut [u64], seed: u64) {
-    let n = buf.len() / WORDS;
+/// A random cyclic permutation of `0..n` (Sattolo's shuffle gives a single cycle, so a
+/// chain through it visits every element before it repeats): element `l` links to
+/// `order[l]`.
+fn cycle_order(n: usize, seed: u64) -> Vec<u64> {
     let mut order: Vec<u64> = (0..n as u64).collect();
     let mut x = seed | 1;
     for i in (1..n).rev() {
@@ -75,8 +75,12 @@ fn link_cycle(buf: &mut [u64], seed: u64) {
         let j = (x % i as u64) as usize;
         order.swap(i, j);
     }
-    // `order` is now a cyclic permutation: line l links to line order[l].
-    for (l, &next) in order.iter().enumerate() {
+    order
+}
+
+/// Link the lines of `buf` into one cycle in random order.
+fn link_cycle(buf: &mut [u64], seed: u64) {
+    for (l, next) in cycle_order(buf.len() / WORDS, seed).into_iter().enumerate() {
         if let Some(w) = buf.get_mut(l * WORDS) {
             *w = next;
         }
@@ -131,6 +135,98 @@ pub fn probe(mib: usize, accesses: usize, seed: u64) -> MemoryProbe {
         lines_per_sec,
         first_touch_bytes_per_sec: first_touch,
         rewrite_bytes_per_sec: rewrite,
+    }
+}
+
+/// Lines the translation probe chains through: 256 KiB, which the L2 cache holds even
+/// with the neighbouring line the hardware fetches along with each, and more 4 KiB pages
+/// (one per line when spread) than a core's second-level TLB has entries (2048 on
+/// current x86 server cores).
+pub const TRANSLATION_LINES: usize = 4096;
+const PAGE_WORDS: usize = 4096 / 8;
+
+/// What address translation costs a random access here: one dependent chain through
+/// [`TRANSLATION_LINES`] lines that every cache level holds, packed (a few pages) and
+/// spread one line per 4 KiB page. With huge pages in effect from the program to the
+/// physical memory the spread lines need a handful of TLB entries and the two agree;
+/// where each 4 KiB needs its own entry (no huge pages, or a virtual machine whose host
+/// maps the guest's memory in 4 KiB pages, whatever the guest uses), every spread access
+/// pays a page walk, and so does every miss of a flow table larger than the TLB's reach.
+#[derive(Debug, Clone, Copy)]
+pub struct TranslationProbe {
+    pub lines: usize,
+    pub packed_ns: f64,
+    pub spread_ns: f64,
+}
+
+impl TranslationProbe {
+    /// Nanoseconds a page walk adds to an access whose line is cached.
+    pub fn added_ns(&self) -> f64 {
+        self.spread_ns - self.packed_ns
+    }
+
+    pub fn to_json(self) -> Value {
+        json!({
+            "lines": self.lines,
+            "packed_ns": self.packed_ns,
+            "one_line_per_4k_page_ns": self.spread_ns,
+            "added_ns": self.added_ns(),
+        })
+    }
+}
+
+/// Word offsets of the translation probe's lines: packed, or line `l` in page `l` at line
+/// `(l / 32) % 64` of it. A cache's set index is the line's place in its page plus, for
+/// an L2 of 2 MiB, 5 bits of the page number; so the spread lines fill the sets as evenly
+/// as the packed ones (at `l % 64` they would crowd into 64 sets and miss the L2).
+fn translation_lines(spread: bool) -> Vec<usize> {
+    (0..TRANSLATION_LINES)
+        .map(|l| {
+            if spread {
+                l * PAGE_WORDS + (l / 32 % (PAGE_WORDS / WORDS)) * WORDS
+            } else {
+                l * WORDS
+            }
+        })
+        .collect()
+}
+
+/// Nanoseconds per access of a dependent chain through the lines at word offsets `at` of
+/// `buf` (each line holds the offset of the next), best of three passes of `accesses`
+/// after one untimed pass through every line.
+fn chain_ns(buf: &mut [u64], at: &[usize], accesses: usize, seed: u64) -> f64 {
+    let order = cycle_order(at.len(), seed);
+    for (&here, &next) in at.iter().zip(&order) {
+        if let (Some(w), Some(&n)) = (buf.get_mut(here), at.get(next as usize)) {
+            *w = n as u64;
+        }
+    }
+    let walk = |steps: usize| {
+        let mut p = at.first().copied().unwrap_or(0) as u64;
+        for _ in 0..steps {
+            p = buf.get(p as usize).copied().unwrap_or(0);
+        }
+        black_box(p)
+    };
+    walk(at.len());
+    (0..3)
+        .map(|_| {
+            let t = Instant::now();
+            walk(accesses.max(1));
+            t.elapsed().as_secs_f64() * 1e9 / accesses.max(1) as f64
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Time the translation probe with `accesses` accesses per pass.
+pub fn translation_probe(accesses: usize, seed: u64) -> TranslationProbe {
+    let mut buf = vec![0u64; TRANSLATION_LINES * PAGE_WORDS];
+    let packed_ns = chain_ns(&mut buf, &translation_lines(false), accesses, seed);
+    let spread_ns = chain_ns(&mut buf, &translation_lines(true), accesses, seed);
+    TranslationProbe {
+        lines: TRANSLATION_LINES,
+        packed_ns,
+        spread_ns,
     }
 }
 
@@ -382,6 +478,42 @@ mod tests {
             at = step(&buf, at);
         }
         assert_eq!(at, 0, "the walk must close after visiting every line");
+    }
+
+    #[test]
+    fn translation_chains_visit_every_line_once() {
+        // The spread lines are one per page, and fill the 2048 sets of a 2 MiB L2 two lines
+        // each, as the packed ones do; both chains close after visiting every line once.
+        let spread = translation_lines(true);
+        let pages: std::collections::HashSet<usize> =
+            spread.iter().map(|w| w / PAGE_WORDS).collect();
+        assert_eq!(pages.len(), TRANSLATION_LINES);
+        let l2_set = |w: &usize| w / WORDS % 2048;
+        for at in [translation_lines(false), spread.clone()] {
+            let mut per_set = std::collections::HashMap::new();
+            for w in &at {
+                *per_set.entry(l2_set(w)).or_insert(0) += 1;
+            }
+            assert!(per_set.len() == 2048 && per_set.values().all(|&n| n == 2));
+        }
+        for at in [translation_lines(false), spread] {
+            let mut buf = vec![0u64; TRANSLATION_LINES * PAGE_WORDS];
+            chain_ns(&mut buf, &at, 10, 5);
+            let lines: std::collections::HashSet<usize> = at.iter().copied().collect();
+            let mut seen = std::collections::HashSet::new();
+            let mut p = at[0];
+            for _ in 0..at.len() {
+                assert!(
+                    lines.contains(&p) && seen.insert(p),
+                    "offset {p} off the chain"
+                );
+                p = buf[p] as usize;
+            }
+            assert_eq!(p, at[0], "the chain must close after every line");
+        }
+        let t = translation_probe(20_000, 3);
+        assert!(t.packed_ns > 0.0 && t.spread_ns.is_finite());
+        assert_eq!(t.to_json()["added_ns"].as_f64(), Some(t.added_ns()));
     }
 
     #[test]

@@ -60,7 +60,7 @@ fn machine(quick: bool) -> Value {
     // The table's pattern at the 1 M flows of the goal (README "What bounds it").
     let packets = if quick { 1_000_000 } else { 4_000_000 };
     memory["table_pattern"] = memory::pattern_probe(1_000_000, packets, 1).to_json();
-    memory["translation"] = memory::translation_probe(4_000_000, 1).to_json();
+    memory["translation"] = memory::translation_probe(packets, 1).to_json();
     json!({
         "memory": memory,
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),

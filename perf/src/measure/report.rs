@@ -56,46 +56,43 @@ pub fn markdown(doc: &Value) -> String {
     );
     let mem = &doc["machine"]["memory"];
     if mem.is_object() {
-        let f = |k: &str| mem[k].as_f64().unwrap_or(0.0);
         let _ = writeln!(
             o,
             "One core's random memory access (`perf memory`, {} MiB): {:.0} ns per miss, {:.1} M lines/s with {} misses in flight; writing fresh memory {:.2} GB/s, the same memory again {:.2} GB/s. A flow update at millions of flows needs about three such lines.\n",
             mem["buffer_mib"],
-            f("latency_ns"),
-            f("random_lines_per_sec") / 1e6,
+            f(mem, "latency_ns"),
+            f(mem, "random_lines_per_sec") / 1e6,
             mem["chains"],
-            f("first_touch_bytes_per_sec") / 1e9,
-            f("rewrite_bytes_per_sec") / 1e9,
+            f(mem, "first_touch_bytes_per_sec") / 1e9,
+            f(mem, "rewrite_bytes_per_sec") / 1e9,
         );
         let pat = &mem["table_pattern"];
         if pat.is_object() {
-            let g = |v: &Value, k: &str| v[k].as_f64().unwrap_or(0.0);
             let (u, z) = (&pat["uniform"], &pat["zipf"]);
             let _ = writeln!(
                 o,
                 "The table's access pattern without the table (`perf memory`, {} flows, {} MiB; three prefetched lines per packet beside {:.1} ns of stand-in work): memory adds {:.1} ns per packet to the work with the limit's Zipf-like popularity (alone {:.1} ns, overlap {:.0} %) and {:.1} ns with uniform popularity (alone {:.1} ns, overlap {:.0} %). A meter doing W ns of work per packet at that many flows cannot pass about 1000 / (W + {:.1}) Mpps per core here.\n",
                 pat["flows"],
                 pat["footprint_mib"],
-                g(pat, "work_ns"),
-                g(z, "added_ns"),
-                g(z, "memory_ns"),
-                100.0 * g(z, "overlap"),
-                g(u, "added_ns"),
-                g(u, "memory_ns"),
-                100.0 * g(u, "overlap"),
-                g(z, "added_ns"),
+                f(pat, "work_ns"),
+                f(z, "added_ns"),
+                f(z, "memory_ns"),
+                100.0 * f(z, "overlap"),
+                f(u, "added_ns"),
+                f(u, "memory_ns"),
+                100.0 * f(u, "overlap"),
+                f(z, "added_ns"),
             );
         }
         let tr = &mem["translation"];
         if tr.is_object() {
-            let g = |k: &str| tr[k].as_f64().unwrap_or(0.0);
             let _ = writeln!(
                 o,
                 "Address translation (`perf memory`, a chain through {} cached lines): {:.1} ns per access packed, {:.1} ns with one line per 4 KiB page, so a page walk adds {:.1} ns to an access that hits the cache. Near 0 means huge pages work from the program to the physical memory; several ns means each 4 KiB needs its own TLB entry (on a virtual machine: the host maps the guest's memory in 4 KiB pages), and every miss of a table beyond the TLB's reach pays a walk too.\n",
                 tr["lines"],
-                g("packed_ns"),
-                g("one_line_per_4k_page_ns"),
-                g("added_ns"),
+                f(tr, "packed_ns"),
+                f(tr, "one_line_per_4k_page_ns"),
+                f(tr, "added_ns"),
             );
         }
     }

@@ -1,6 +1,6 @@
 //! Huge pages for the flow tables, with no setting to remember.
 //!
-//! A table of a million flows is 256 MiB touched at random: with 4 KiB pages nearly every
+//! A table of a million flows is 276 MiB (index and entries) touched at random: with 4 KiB pages nearly every
 //! lookup also misses the TLB and walks the page tables, which costs about a fifth of the
 //! offline rate (README, *Performance*). And every new flow writes memory the process has
 //! never written, whose page faults are slow on virtual machines (the host backs guest

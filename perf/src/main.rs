@@ -139,8 +139,8 @@ enum Cmd {
         /// Timed accesses per figure.
         #[arg(long, default_value_t = 4_000_000)]
         accesses: usize,
-        /// Flows whose table footprint the access-pattern probe replays (32 + 256 MiB per
-        /// million); 0 skips it.
+        /// Flows whose table footprint the access-pattern probe replays (the metering
+        /// limit's table: at 1 M flows 32 MiB of index and 244 MiB of entries); 0 skips it.
         #[arg(long, default_value_t = 1_000_000)]
         pattern_flows: usize,
         /// Packets per figure of the access-pattern probe.

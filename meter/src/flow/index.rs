@@ -90,11 +90,21 @@ fn tag(hash: u64) -> u16 {
     (hash >> 48) as u16 | 1
 }
 
+/// Buckets of an index for up to `capacity` entries: a load of at most 50 %, a power of
+/// two so the home bucket is a mask.
+fn buckets_for(capacity: usize) -> usize {
+    (capacity.max(1) * 2).div_ceil(SLOTS).next_power_of_two()
+}
+
 impl FlowIndex {
+    /// The memory of an index for up to `capacity` entries (what `perf memory` models).
+    pub fn bytes_for(capacity: usize) -> usize {
+        buckets_for(capacity) * std::mem::size_of::<Bucket>()
+    }
+
     /// An index for up to `capacity` entries.
     pub fn with_capacity(capacity: usize) -> FlowIndex {
-        let want = (capacity.max(1) * 2).div_ceil(SLOTS);
-        let n = want.next_power_of_two();
+        let n = buckets_for(capacity);
         // Written now, not left to the allocator's zeroed pages: those would be faulted in
         // (and zeroed by the kernel) by the first lookups that land on them, i.e. stalls of
         // the metering thread in the first seconds of traffic; buckets are hit at random, so
@@ -241,6 +251,18 @@ mod tests {
         }
         assert!(ix.buckets.iter().all(|b| b.passed == 0));
         assert!(!ix.remove(h, 3));
+    }
+
+    #[test]
+    fn bytes_for_is_what_with_capacity_allocates() {
+        for cap in [1, 4, 5, 1000, 1 << 20, (1 << 20) + 1] {
+            let ix = FlowIndex::with_capacity(cap);
+            assert_eq!(FlowIndex::bytes_for(cap), ix.buckets.len() * 64, "{cap}");
+            assert!(
+                ix.buckets.len() * SLOTS >= 2 * cap,
+                "{cap}: load above 50 %"
+            );
+        }
     }
 
     #[test]

@@ -257,6 +257,9 @@ pub struct FlowTable {
 /// Packets between the pipeline's stages (public for `perf memory`, whose access-pattern
 /// probe replays this pipeline).
 pub const LAG: usize = 8;
+/// Octets of one flow entry: the memory per flow that grows with the flows (public for
+/// `perf memory`, which lays its stand-in table out the same way).
+pub const ENTRY_BYTES: usize = std::mem::size_of::<Flow>();
 /// Packets a committed packet waits before it is keyed.
 const KEY_DELAY: usize = 1;
 /// Packets committed and not folded, at most.
@@ -452,9 +455,21 @@ impl FlowTable {
     }
 }
 
+/// The entries a table can hold for a configured `max_flows` (a slab index is a `u32`
+/// and [`NIL`] is taken).
+fn clamped_max_flows(max_flows: usize) -> usize {
+    max_flows.clamp(1, NIL as usize - 1)
+}
+
+/// Octets of the index of a table for `max_flows` flows, allocated whole when the table is
+/// made (the entries come on top: [`ENTRY_BYTES`] per flow held).
+pub fn index_bytes(max_flows: usize) -> usize {
+    FlowIndex::bytes_for(clamped_max_flows(max_flows))
+}
+
 impl Core {
     fn new(cfg: TableConfig) -> Core {
-        let max = cfg.max_flows.clamp(1, NIL as usize - 1);
+        let max = clamped_max_flows(cfg.max_flows);
         let cfg = TableConfig {
             max_flows: max,
             ..cfg
@@ -917,7 +932,7 @@ mod tests {
         assert!(std::mem::offset_of!(Flow, mpls_top) + 4 <= 64);
         assert_eq!(std::mem::offset_of!(Flow, record_start_ns), 192);
         // The README states the memory per flow.
-        assert_eq!(std::mem::size_of::<Flow>(), 256);
+        assert_eq!(ENTRY_BYTES, 256);
     }
 
     #[test]

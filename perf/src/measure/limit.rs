@@ -133,7 +133,13 @@ impl Metering {
 pub fn table_capacity(spec: &LimitSpec) -> usize {
     let span_secs = (spec.active_flows + spec.packets) as f64 / spec.nominal_pps.max(1) as f64;
     let lingering = (spec.new_flows_per_sec as f64 * span_secs).ceil() as u64;
-    (spec.active_flows + spec.active_flows / 8 + lingering + 4096) as usize
+    capacity_for(spec.active_flows, lingering)
+}
+
+/// Table capacity for `active` flows and `lingering` ended ones that still hold an entry:
+/// an eighth and 4096 entries of slack on top.
+pub fn capacity_for(active: u64, lingering: u64) -> usize {
+    (active + active / 8 + lingering + 4096) as usize
 }
 
 /// Wall and this thread's CPU seconds of `f`.

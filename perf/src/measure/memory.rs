@@ -230,14 +230,11 @@ pub fn translation_probe(accesses: usize, seed: u64) -> TranslationProbe {
     }
 }
 
-/// MiB of index buckets and of 256-octet entries in the meter's table per million flows:
-/// the pattern probe's footprint.
-pub const TABLE_INDEX_MIB_PER_M: usize = 32;
-pub const TABLE_ENTRY_MIB_PER_M: usize = 256;
 /// Packets between the pattern's stages: the table's pipeline's.
 const PATTERN_LAG: usize = meter::flow::table::LAG;
-/// Words of one entry (256 octets: a key line, two side lines, a cold line).
-const ENTRY_WORDS: usize = 32;
+/// Words of one entry, as the table lays its entries out (a key line, two side lines, a
+/// cold line).
+const ENTRY_WORDS: usize = meter::flow::table::ENTRY_BYTES / 8;
 /// Rounds of the stand-in arithmetic per packet (about 30 ns on the development VM,
 /// near the meter's own work per packet with everything cached).
 const WORK_ROUNDS: u32 = 16;
@@ -324,14 +321,14 @@ struct Pattern {
 
 impl Pattern {
     fn new(
-        index_mib: usize,
-        entry_mib: usize,
+        index_bytes: usize,
+        entry_bytes: usize,
         packets: usize,
         popularity: Popularity,
         seed: u64,
     ) -> Pattern {
-        let index_lines = ((index_mib.max(1) << 20) / 64).max(1) as u64;
-        let entries = ((entry_mib.max(1) << 20) / (ENTRY_WORDS * 8)).max(1);
+        let index_lines = (index_bytes / 64).max(1) as u64;
+        let entries = (entry_bytes / (ENTRY_WORDS * 8)).max(1);
         let mut rng = SplitMix64::new(seed);
         let mut flows = Vec::with_capacity(packets);
         let mut lines = Vec::with_capacity(packets);
@@ -430,21 +427,34 @@ fn work(seed: u64, rounds: u32) -> u64 {
     a ^ b ^ c ^ d
 }
 
+const MIB: usize = 1 << 20;
+
+/// Octets of the meter's index and entries for `flows` active flows, in a table sized as
+/// the metering limit sizes it (no new flows).
+fn table_footprint(flows: usize) -> (usize, usize) {
+    let capacity = super::limit::capacity_for(flows as u64, 0);
+    (
+        meter::flow::table::index_bytes(capacity),
+        flows.max(1) * meter::flow::table::ENTRY_BYTES,
+    )
+}
+
 /// The table's access pattern at `flows` flows (the meter's footprint per flow), with
 /// `packets` packets per figure: the work alone (2 MiB footprint), then for each
 /// popularity the memory alone and both. Each figure is the best of three passes.
 pub fn pattern_probe(flows: usize, packets: usize, seed: u64) -> PatternProbe {
-    let per_m = |mib: usize| (mib * flows).div_ceil(1_000_000).max(1);
-    let (index_mib, entry_mib) = (per_m(TABLE_INDEX_MIB_PER_M), per_m(TABLE_ENTRY_MIB_PER_M));
+    // The meter's own footprint: the index the metering limit's table has for this many
+    // flows, and their entries.
+    let (index_bytes, entry_bytes) = table_footprint(flows);
     let packets = packets.max(2 * PATTERN_LAG + 1);
     let best =
         |p: &mut Pattern, rounds: u32| (0..3).map(|_| p.run(rounds)).fold(f64::INFINITY, f64::min);
     let work_ns = best(
-        &mut Pattern::new(1, 1, packets, Popularity::Uniform, seed),
+        &mut Pattern::new(MIB, MIB, packets, Popularity::Uniform, seed),
         WORK_ROUNDS,
     );
     let at_footprint = |popularity| {
-        let mut p = Pattern::new(index_mib, entry_mib, packets, popularity, seed);
+        let mut p = Pattern::new(index_bytes, entry_bytes, packets, popularity, seed);
         PatternRun {
             memory_ns: best(&mut p, 0),
             both_ns: best(&mut p, WORK_ROUNDS),
@@ -453,7 +463,7 @@ pub fn pattern_probe(flows: usize, packets: usize, seed: u64) -> PatternProbe {
     let uniform = at_footprint(Popularity::Uniform);
     let zipf = at_footprint(Popularity::Zipf);
     PatternProbe {
-        footprint_mib: index_mib + entry_mib,
+        footprint_mib: (index_bytes + entry_bytes).div_ceil(MIB),
         flows,
         work_ns,
         uniform,
@@ -533,7 +543,7 @@ mod tests {
         // packets would show in the counts.
         let packets = 5000;
         for popularity in [Popularity::Uniform, Popularity::Zipf] {
-            let mut p = Pattern::new(1, 1, packets, popularity, 9);
+            let mut p = Pattern::new(MIB, MIB, packets, popularity, 9);
             let mut per_entry = vec![0u64; p.entries.len() / ENTRY_WORDS];
             for &e in &p.flows {
                 per_entry[e as usize] += 1;
@@ -556,13 +566,21 @@ mod tests {
         // 0.01^(1/8), about 56 %, of the packets; uniform draws about 1 %.
         let packets = 100_000;
         let share = |popularity| {
-            let p = Pattern::new(1, 1, packets, popularity, 5);
+            let p = Pattern::new(MIB, MIB, packets, popularity, 5);
             let top = (p.entries.len() / ENTRY_WORDS / 100) as u32;
             p.flows.iter().filter(|&&e| e < top).count() as f64 / packets as f64
         };
         let (z, u) = (share(Popularity::Zipf), share(Popularity::Uniform));
         assert!((z - 0.01f64.powf(1.0 / 8.0)).abs() < 0.02, "zipf share {z}");
         assert!(u < 0.02, "uniform share {u}");
+    }
+
+    #[test]
+    fn footprint_is_the_limit_tables() {
+        // By hand: 1 M flows get a capacity of 1 129 096, whose index at 50 % load needs
+        // 282 274 buckets, rounded to 2^19 of 64 octets; entries are 256 octets.
+        assert_eq!(table_footprint(1_000_000), (32 << 20, 256_000_000));
+        assert_eq!(table_footprint(0).1, 256);
     }
 
     #[test]
@@ -577,7 +595,8 @@ mod tests {
         assert_eq!(run(50.0).added_ns(30.0), 20.0);
         let j = pattern_probe(2000, 2000, 1).to_json();
         assert_eq!(j["flows"], 2000);
-        assert_eq!(j["footprint_mib"], 2);
+        // 2000 flows: a capacity of 6346, so 2048 buckets (128 KiB) and 500 KiB of entries.
+        assert_eq!(j["footprint_mib"], 1);
         assert!(j["zipf"]["both_ns"].as_f64().unwrap() > 0.0);
         assert!(j["uniform"]["overlap"].as_f64().is_some());
     }

@@ -314,13 +314,14 @@ fn run(cli: Cli) -> Result<(), String> {
             pattern_flows,
             pattern_packets,
         } => {
-            let mut v = measure::memory::probe(mib, accesses, 1).to_json();
-            v["translation"] = measure::memory::translation_probe(accesses, 1).to_json();
-            if pattern_flows > 0 {
-                v["table_pattern"] =
-                    measure::memory::pattern_probe(pattern_flows, pattern_packets, 1).to_json();
-            }
-            println!("{v}");
+            let sizes = measure::memory::ProbeSizes {
+                mib,
+                accesses,
+                translation_accesses: accesses,
+                pattern_flows,
+                pattern_packets,
+            };
+            println!("{}", measure::memory::probes_json(&sizes, 1));
             Ok(())
         }
         Cmd::Limit {

@@ -328,7 +328,7 @@ impl Pattern {
         seed: u64,
     ) -> Pattern {
         let index_lines = (index_bytes / 64).max(1) as u64;
-        let entries = (entry_bytes / (ENTRY_WORDS * 8)).max(1);
+        let entries = (entry_bytes / meter::flow::table::ENTRY_BYTES).max(1);
         let mut rng = SplitMix64::new(seed);
         let mut flows = Vec::with_capacity(packets);
         let mut lines = Vec::with_capacity(packets);
@@ -428,6 +428,31 @@ fn work(seed: u64, rounds: u32) -> u64 {
 }
 
 const MIB: usize = 1 << 20;
+
+/// The sizes of one set of probes (see [`probes_json`]).
+pub struct ProbeSizes {
+    /// Buffer of the random-access probe.
+    pub mib: usize,
+    /// Timed accesses per figure of the random-access probe.
+    pub accesses: usize,
+    /// Timed accesses per pass of the translation probe.
+    pub translation_accesses: usize,
+    /// Flows of the pattern probe; 0 skips it.
+    pub pattern_flows: usize,
+    pub pattern_packets: usize,
+}
+
+/// Every probe's figures in one object, as `perf memory` prints them and `perf compare`
+/// records them for the machine: [`probe`]'s, with `translation` and `table_pattern`.
+pub fn probes_json(sizes: &ProbeSizes, seed: u64) -> Value {
+    let mut v = probe(sizes.mib, sizes.accesses, seed).to_json();
+    v["translation"] = translation_probe(sizes.translation_accesses, seed).to_json();
+    if sizes.pattern_flows > 0 {
+        v["table_pattern"] =
+            pattern_probe(sizes.pattern_flows, sizes.pattern_packets, seed).to_json();
+    }
+    v
+}
 
 /// Octets of the meter's index and entries for `flows` active flows, in a table sized as
 /// the metering limit sizes it (no new flows).

@@ -56,11 +56,18 @@ fn sh(cmd: &str) -> String {
 }
 
 fn machine(quick: bool) -> Value {
-    let mut memory = memory::probe(if quick { 256 } else { 512 }, 4_000_000, 1).to_json();
-    // The table's pattern at the 1 M flows of the goal (README "What bounds it").
     let packets = if quick { 1_000_000 } else { 4_000_000 };
-    memory["table_pattern"] = memory::pattern_probe(1_000_000, packets, 1).to_json();
-    memory["translation"] = memory::translation_probe(packets, 1).to_json();
+    let memory = memory::probes_json(
+        &memory::ProbeSizes {
+            mib: if quick { 256 } else { 512 },
+            accesses: 4_000_000,
+            translation_accesses: packets,
+            // The table's pattern at the 1 M flows of the goal (README "What bounds it").
+            pattern_flows: 1_000_000,
+            pattern_packets: packets,
+        },
+        1,
+    );
     json!({
         "memory": memory,
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),

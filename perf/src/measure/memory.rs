@@ -327,7 +327,7 @@ impl Pattern {
         popularity: Popularity,
         seed: u64,
     ) -> Pattern {
-        let index_lines = (index_bytes / 64).max(1) as u64;
+        let index_lines = (index_bytes / (WORDS * 8)).max(1) as u64;
         let entries = (entry_bytes / meter::flow::table::ENTRY_BYTES).max(1);
         let mut rng = SplitMix64::new(seed);
         let mut flows = Vec::with_capacity(packets);

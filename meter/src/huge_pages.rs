@@ -4,7 +4,8 @@
 //! 4 KiB pages nearly every lookup also misses the TLB and walks the page tables, which
 //! costs about a fifth of the offline rate (README, *Performance*). And every new flow
 //! writes memory the process has never written, whose page faults are slow on virtual
-//! machines (the host backs guest memory lazily and takes freed memory back). Huge pages help both ways:
+//! machines (the host backs guest memory lazily and takes freed memory back). Huge pages
+//! help both ways:
 //! - *reserved* ones (`vm.nr_hugepages`, the pool DPDK and nProbe Cento use) stay with the
 //!   kernel between runs, so their faults are only the zeroing (10x faster than fresh
 //!   memory on the development VM); glibc maps its large allocations from the pool when

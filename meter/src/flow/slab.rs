@@ -122,11 +122,18 @@ impl<T> Slab<T> {
         self.chunks.get(i / CHUNK)?.get(i % CHUNK)
     }
 
-    /// Entry `i` of the chunks made so far, used or not (a prefetch target for the
-    /// entries pushed next).
+    /// Entry `i` of the chunks made so far, used or not (one never pushed is a
+    /// `T::default()`): for hints that are checked where they are used (prefetch targets,
+    /// the flow table's candidate entry), which [`Slab::get`]'s length check only slows.
     #[inline]
     pub fn made(&self, i: usize) -> Option<&T> {
         self.chunks.get(i / CHUNK)?.get(i % CHUNK)
+    }
+
+    /// [`Slab::made`] for writing.
+    #[inline]
+    pub fn made_mut(&mut self, i: usize) -> Option<&mut T> {
+        self.chunks.get_mut(i / CHUNK)?.get_mut(i % CHUNK)
     }
 }
 

@@ -147,9 +147,9 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 
     /// Does the header checksum verify? Over what the buffer holds of the header.
     ///
-    /// Sums 32-bit words: a word's value is congruent to the sum of its two 16-bit halves
-    /// modulo 0xffff, so folding the wide sum gives the RFC 1071 one's complement sum at
-    /// half the additions (this runs on every IPv4 packet).
+    /// Sums 32-bit words read in little-endian order and tests the sum for divisibility by
+    /// 0xffff, which is what the RFC 1071 one's complement sum being 0xffff comes to (see
+    /// [`header_checksum_ok`]); this runs on every IPv4 packet.
     pub fn verify_checksum(&self) -> bool {
         let b = self.buffer.as_ref();
         header_checksum_ok(b.get(..self.header_len()).unwrap_or(b))
@@ -159,26 +159,29 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 /// Does the one's complement sum of `header` (an IPv4 header, or what was captured of
 /// one) verify? See [`Ipv4Packet::verify_checksum`]; a caller holding a header of known
 /// length passes it directly so the sum is unrolled.
+///
+/// The one's complement sum of 16-bit words is 0xffff exactly when their plain sum is a
+/// multiple of 0xffff and not 0 (RFC 1071: the end-around carry is reduction modulo
+/// 0xffff, and only all-zero words sum to 0). Modulo 0xffff, 2^16 is 1, so a 32-bit word
+/// counts as the sum of its halves; and a word read with its two octets swapped is the
+/// word times 2^8, which leaves a multiple of 0xffff a multiple (2^8 has an inverse modulo
+/// 0xffff). So the words are summed as the CPU loads them, without swapping bytes, and
+/// the test is one multiply and compare instead of four folds.
 #[inline(always)]
 pub fn header_checksum_ok(header: &[u8]) -> bool {
     let mut sum: u64 = 0;
     let mut words = header.chunks_exact(4);
     for w in &mut words {
         if let Some(x) = w.first_chunk::<4>() {
-            sum += u64::from(u32::from_be_bytes(*x));
+            sum += u64::from(u32::from_le_bytes(*x));
         }
     }
-    // Only a buffer cut inside the header leaves a remainder.
+    // Only a buffer cut inside the header leaves a remainder: an octet at an even offset
+    // is the high half of its 16-bit word, which read little-endian is the low one.
     for (i, &x) in words.remainder().iter().enumerate() {
-        sum += u64::from(x) << if i % 2 == 0 { 8 } else { 0 };
+        sum += u64::from(x) << if i % 2 == 0 { 0 } else { 8 };
     }
-    // At most 15 words: the sum is below 2^36, and four folds bring any such value
-    // to 16 bits (a fixed sequence instead of a loop with an unpredictable exit).
-    let sum = (sum & 0xffff_ffff) + (sum >> 32);
-    let sum = (sum & 0xffff) + (sum >> 16);
-    let sum = (sum & 0xffff) + (sum >> 16);
-    let sum = (sum & 0xffff) + (sum >> 16);
-    sum == 0xffff
+    sum != 0 && sum.is_multiple_of(0xffff)
 }
 
 /// One IPv4 option: type octet and the octets after the length octet.
@@ -314,6 +317,39 @@ mod tests {
                 let bit = usize::from(next()) % ((ihl * 4 - 1) * 8) + 8;
                 h[bit / 8] ^= 1 << (bit % 8);
                 assert!(!Ipv4Packet::new_checked(&h[..]).unwrap().verify_checksum());
+            }
+        }
+    }
+
+    #[test]
+    fn checksum_agrees_with_rfc1071_on_cut_and_degenerate_buffers() {
+        // Every length a capture can cut a header to (odd ones included), with the checksum
+        // field set so the RFC 1071 sum verifies, then one bit flipped; and buffers of all
+        // zeros and all ones, whose sums are 0 and a multiple of 0xffff.
+        let mut noise = crate::testing::xorshift(0x2545_f491_4f6c_dd1d);
+        let mut next = || noise() as u8;
+        for len in 0..=60usize {
+            for fill in [0x00, 0xff] {
+                let h = vec![fill; len];
+                assert_eq!(
+                    header_checksum_ok(&h),
+                    checksum(&h) == 0,
+                    "{len} x {fill:#x}"
+                );
+            }
+            if len < 12 {
+                continue;
+            }
+            for _ in 0..20 {
+                let mut h: Vec<u8> = (0..len).map(|_| next()).collect();
+                h[10] = 0;
+                h[11] = 0;
+                let c = checksum(&h);
+                h[10..12].copy_from_slice(&c.to_be_bytes());
+                assert!(header_checksum_ok(&h), "{h:02x?}");
+                let bit = usize::from(next()) % (len * 8);
+                h[bit / 8] ^= 1 << (bit % 8);
+                assert_eq!(header_checksum_ok(&h), checksum(&h) == 0, "{h:02x?}");
             }
         }
     }

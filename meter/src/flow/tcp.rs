@@ -27,6 +27,10 @@ pub mod kind {
 
 /// Length octet of a timestamp option (kind, length, TSval, TSecr).
 const TIMESTAMP_LEN: u8 = 10;
+/// Length octets of the other options of a handshake (kind, length, value).
+const MSS_LEN: u8 = 4;
+const SACK_PERMITTED_LEN: u8 = 2;
+const WINDOW_SCALE_LEN: u8 = 3;
 
 /// One TCP option from a walk: its kind and the octets after its length octet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,8 +250,8 @@ impl TcpState {
     #[inline(always)]
     pub fn update_split(&mut self, hot: &mut TcpDirHot, dir: usize, pkt: &PacketMeta) -> u16 {
         let d = dir.min(1);
-        if pkt.tcp_flags & tcp_flags::SYN != 0 {
-            self.syn(d, pkt.tcp_seq);
+        if pkt.tcp_flags & tcp_flags::SYN != 0 && self.syn(hot, d, pkt) {
+            return 0;
         }
         let raw = pkt.tcp_options();
         // NOP, NOP, timestamp: the whole option block of nearly every segment after the
@@ -296,16 +300,59 @@ impl TcpState {
         if bad { anomaly::BAD_TCP_OPTION } else { 0 }
     }
 
-    /// A SYN: its sequence number is the direction's ISN if none was seen. Out of line for
-    /// the reason given at [`TcpState::option_out_of_line`].
+    /// A SYN: its sequence number is the direction's ISN if none was seen. Returns true
+    /// when its options are the block of every SYN and SYN-ACK Linux sends without MPTCP
+    /// (MSS, SACK permitted, timestamps, NOP, window scale), which this then folds as the
+    /// walk would: most handshakes skip the walk's five steps and four calls out of line.
+    /// Out of line for the reason given at [`TcpState::option_out_of_line`].
     #[cold]
     #[inline(never)]
-    fn syn(&mut self, d: usize, seq: u32) {
+    fn syn(&mut self, hot: &mut TcpDirHot, d: usize, pkt: &PacketMeta) -> bool {
         let di = &mut self.dir[d];
         if di.flags & cold::HAS_ISN == 0 {
-            di.isn = seq;
+            di.isn = pkt.tcp_seq;
             di.flags |= cold::HAS_ISN;
         }
+        let &[
+            kind::MSS,
+            MSS_LEN,
+            m0,
+            m1,
+            kind::SACK_PERMITTED,
+            SACK_PERMITTED_LEN,
+            kind::TIMESTAMP,
+            TIMESTAMP_LEN,
+            a,
+            b,
+            c,
+            e,
+            _,
+            _,
+            _,
+            _,
+            kind::NOP,
+            kind::WINDOW_SCALE,
+            WINDOW_SCALE_LEN,
+            shift,
+        ] = pkt.tcp_options()
+        else {
+            return false;
+        };
+        hot.kinds_low |= 1 << kind::MSS
+            | 1 << kind::SACK_PERMITTED
+            | 1 << kind::TIMESTAMP
+            | 1 << kind::NOP
+            | 1 << kind::WINDOW_SCALE;
+        let tsval = u32::from_be_bytes([a, b, c, e]);
+        if !hot.has_ts {
+            di.ts_first = tsval;
+            hot.has_ts = true;
+        }
+        hot.ts_last = tsval;
+        di.mss = u16::from_be_bytes([m0, m1]);
+        di.window_scale = shift;
+        di.flags |= cold::HAS_MSS | cold::SACK_PERMITTED | cold::HAS_WINDOW_SCALE;
+        true
     }
 
     /// An option that writes more than the hot part: MSS, window scale, SACK-permitted,
@@ -576,6 +623,60 @@ mod tests {
         let be = d.tcp_options_full_be();
         assert_eq!(be[0], 0x80);
         assert_eq!(be[23], 0x01);
+    }
+
+    #[test]
+    fn linux_handshake_block_sets_what_the_walk_sets() {
+        // The block Linux sends on a SYN and a SYN-ACK (its shortcut), against the same
+        // options in another order (which the walk takes), on a fresh direction and on one
+        // whose timestamps were seen; and with a wrong length somewhere (walked, flagged).
+        let ts = |v: u32| [v.to_be_bytes(), 77u32.to_be_bytes()].concat();
+        let linux = |v: u32| [&[2, 4, 5, 0xb4, 4, 2, 8, 10][..], &ts(v), &[1, 3, 3, 7]].concat();
+        let walked = |v: u32| [&[1, 3, 3, 7, 4, 2, 2, 4, 5, 0xb4, 8, 10][..], &ts(v)].concat();
+        assert_eq!(linux(1).len(), 20);
+        assert_eq!(walked(1).len(), 20);
+        for flags in [tcp_flags::SYN, tcp_flags::SYN | tcp_flags::ACK] {
+            for seen_before in [false, true] {
+                let run = |opts: &dyn Fn(u32) -> Vec<u8>| {
+                    let mut c = TcpConnInfo::default();
+                    if seen_before {
+                        c.update(
+                            1,
+                            &pkt(tcp_flags::ACK, 5, &[1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 0]),
+                        );
+                    }
+                    let bad = c.update(1, &pkt(flags, 1000, &opts(42)));
+                    (bad, c)
+                };
+                let (bad, fast) = run(&linux);
+                let (_, slow) = run(&walked);
+                assert_eq!(bad, 0);
+                assert_eq!(fast.dir, slow.dir);
+                assert!(fast.mptcp.is_none() && slow.mptcp.is_none());
+                let d = fast.dir[1];
+                assert_eq!(
+                    (d.mss, d.has_mss, d.window_scale, d.has_window_scale),
+                    (1460, true, 7, true)
+                );
+                assert!(d.sack_permitted && d.has_ts && d.has_isn);
+                assert_eq!(
+                    (d.ts_first, d.ts_last),
+                    (if seen_before { 9 } else { 42 }, 42)
+                );
+                assert_eq!(
+                    d.options_full[0],
+                    1 << 1 | 1 << 2 | 1 << 3 | 1 << 4 | 1 << 8
+                );
+                assert_eq!(fast.dir[0], TcpDirInfo::default());
+            }
+        }
+        let mut wrong = linux(1);
+        wrong[18] = 4; // window scale of length 4 overruns the block
+        let mut c = TcpConnInfo::default();
+        assert_eq!(
+            c.update(0, &pkt(tcp_flags::SYN, 1, &wrong)),
+            anomaly::BAD_TCP_OPTION
+        );
     }
 
     #[test]

@@ -541,8 +541,8 @@ impl Core {
     }
 
     /// Pipeline stage 3: fold the packet into its flow. Inlined into `commit` even though
-    /// it is long: as a call it saved and restored six registers per packet, 14 of the
-    /// 560 instructions (valgrind).
+    /// it is long: as a call, its register saves and restores were 14 of the 560
+    /// instructions per packet (valgrind).
     #[inline(always)]
     fn update_keyed(&mut self, pkt: &PacketMeta, prep: &Prep, sink: &mut impl RecordSink) {
         let &Prep {

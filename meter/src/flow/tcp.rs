@@ -214,6 +214,19 @@ struct TcpDirCold {
     flags: u8,
 }
 
+impl TcpDirCold {
+    /// A timestamp option's TSval when the hot part may not have seen one yet: the
+    /// direction's first goes here, every one to the hot part.
+    #[inline]
+    fn timestamp(&mut self, hot: &mut TcpDirHot, tsval: u32) {
+        if !hot.has_ts {
+            self.ts_first = tsval;
+            hot.has_ts = true;
+        }
+        hot.ts_last = tsval;
+    }
+}
+
 /// What only some connections have: option kinds 64–255 and MPTCP state, in one
 /// allocation. The MPTCP state is inline and not an `Option`, so the address of what a
 /// DSS changes follows from the entry's pointer alone: the flow table prefetches it
@@ -343,12 +356,7 @@ impl TcpState {
             | 1 << kind::TIMESTAMP
             | 1 << kind::NOP
             | 1 << kind::WINDOW_SCALE;
-        let tsval = u32::from_be_bytes([a, b, c, e]);
-        if !hot.has_ts {
-            di.ts_first = tsval;
-            hot.has_ts = true;
-        }
-        hot.ts_last = tsval;
+        di.timestamp(hot, u32::from_be_bytes([a, b, c, e]));
         di.mss = u16::from_be_bytes([m0, m1]);
         di.window_scale = shift;
         di.flags |= cold::HAS_MSS | cold::SACK_PERMITTED | cold::HAS_WINDOW_SCALE;
@@ -366,14 +374,7 @@ impl TcpState {
         let di = &mut self.dir[d];
         match opt.kind {
             kind::TIMESTAMP => match *data {
-                [a, b, c, e, _, _, _, _] => {
-                    let tsval = u32::from_be_bytes([a, b, c, e]);
-                    if !hot.has_ts {
-                        di.ts_first = tsval;
-                        hot.has_ts = true;
-                    }
-                    hot.ts_last = tsval;
-                }
+                [a, b, c, e, _, _, _, _] => di.timestamp(hot, u32::from_be_bytes([a, b, c, e])),
                 _ => return true,
             },
             kind::MSS => match *data {

@@ -12,6 +12,7 @@
 
 use crate::flow::mptcp::{MptcpConnInfo, MptcpOption};
 use crate::packet::{PacketMeta, anomaly, tcp_flags};
+use crate::wire::tcp::NOP_NOP_TIMESTAMP_LEN;
 
 /// TCP option kinds with a value we keep.
 pub mod kind {
@@ -266,11 +267,11 @@ impl TcpState {
         if pkt.tcp_flags & tcp_flags::SYN != 0 && self.syn(hot, d, pkt) {
             return 0;
         }
-        let raw = pkt.tcp_options();
         // NOP, NOP, timestamp: the whole option block of nearly every segment after the
         // handshake on a connection that negotiated timestamps (RFC 7323 Appendix A), so
         // it skips the walk. The first timestamp of a direction still goes the long way.
-        if let &[
+        // Matched on the fixed-size array, so the common case needs no slice bounds check.
+        if let [
             kind::NOP,
             kind::NOP,
             kind::TIMESTAMP,
@@ -279,17 +280,16 @@ impl TcpState {
             b,
             c,
             e,
-            _,
-            _,
-            _,
-            _,
-        ] = raw
+            ..,
+        ] = pkt.tcp_options
+            && usize::from(pkt.tcp_options_len) == NOP_NOP_TIMESTAMP_LEN
             && hot.has_ts
         {
             hot.kinds_low |= 1 << kind::NOP | 1 << kind::TIMESTAMP;
             hot.ts_last = u32::from_be_bytes([a, b, c, e]);
             return 0;
         }
+        let raw = pkt.tcp_options();
         if raw.is_empty() {
             return 0;
         }

@@ -3,9 +3,9 @@
 //! Both directions of a conversation produce the same key: the (address, port) pairs are
 //! ordered so that side `a` is the smaller one, addresses read as little-endian 128-bit
 //! integers (the order only has to be the same for both directions, and that reading is
-//! a plain load, where network order needed four byte swaps per packet). The hash of a canonical key is therefore
-//! symmetric, which is what lets the reader spread packets over workers so that both
-//! directions reach the same table.
+//! a plain load, where network order needed four byte swaps per packet). The hash of a
+//! canonical key is therefore symmetric, which is what lets the reader spread packets over
+//! workers so that both directions reach the same table.
 
 use std::hint::select_unpredictable;
 

@@ -389,8 +389,8 @@ impl FlowTable {
         // The first stages run on every commit, also while the pipeline fills: their slots
         // then hold packets already folded (or the defaults the ring starts with), whose
         // key is only recomputed and whose hints only prefetch; every packet is keyed and
-        // has its entry prefetched again before its own fold (here or in `drain`). Only
-        // the fold waits for its packet. (Checking the fill level at each stage cost
+        // has its candidate looked up before its own fold (here or in `drain`). Only the
+        // fold waits for its packet. (Checking the fill level at each stage cost
         // three compares and branches per packet.)
         let j = i.wrapping_sub(KEY_DELAY) % RING;
         p.prep[j] = self.core.prepare(&p.pkts[j]);

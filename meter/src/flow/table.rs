@@ -301,6 +301,16 @@ fn more_options(pkt: &PacketMeta) -> bool {
     usize::from(pkt.tcp_options_len) > NOP_NOP_TIMESTAMP_LEN
 }
 
+/// A SYN without ACK on the 5-tuple of a connection that already saw a FIN or RST: a new
+/// connection, which ends the old one. The entry's state is tested first: for nearly every
+/// packet it is 0, and the flags are never looked at.
+#[inline(always)]
+fn reopens(f: &Flow, pkt: &PacketMeta) -> bool {
+    f.tcp_state != 0
+        && pkt.protocol == ip_proto::TCP
+        && pkt.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
+}
+
 /// Committed packets not folded yet, in a ring.
 struct Pipeline {
     pkts: Box<[PacketMeta; RING]>,
@@ -562,12 +572,10 @@ impl Core {
         // has this key (live flows are exactly those in the index, and keys are unique;
         // an entry made but never pushed is a default one, not live). The usual packet
         // looks its entry up this once; the rest ([`Core::locate`]) is out of line.
-        let syn_only =
-            is_tcp && pkt.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
         let (idx, f) = match self.slab.made_mut(candidate as usize) {
-            Some(f) if f.live && f.key == *key && !(syn_only && f.tcp_state != 0) => (candidate, f),
+            Some(f) if f.live && f.key == *key && !reopens(f, pkt) => (candidate, f),
             _ => {
-                let idx = self.locate(prep, syn_only, pkt, sink);
+                let idx = self.locate(prep, pkt, sink);
                 (idx, &mut self.slab[idx as usize])
             }
         };
@@ -619,13 +627,7 @@ impl Core {
     /// already closed (which ends first). Out of line: the usual packet's candidate is its
     /// flow.
     #[inline(never)]
-    fn locate(
-        &mut self,
-        prep: &Prep,
-        syn_only: bool,
-        pkt: &PacketMeta,
-        sink: &mut impl RecordSink,
-    ) -> u32 {
+    fn locate(&mut self, prep: &Prep, pkt: &PacketMeta, sink: &mut impl RecordSink) -> u32 {
         let &Prep {
             ref key,
             hash,
@@ -634,7 +636,7 @@ impl Core {
         } = prep;
         let slab = &self.slab;
         match self.index.find(hash, |i| slab[i as usize].key == *key) {
-            Some(idx) if syn_only && self.slab[idx as usize].tcp_state != 0 => {
+            Some(idx) if reopens(&self.slab[idx as usize], pkt) => {
                 self.finish(idx, EndReason::EndDetected, sink);
                 self.create(*key, hash, src_is_a, pkt, sink)
             }
